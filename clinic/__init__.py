@@ -1,0 +1,67 @@
+"""Tandem: a practice tool for couples therapists."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from flask import Flask
+
+from clinic.config import ConfigError, check_production, config_from_env
+
+
+def create_app(config: type | Mapping | None = None) -> Flask:
+    """Build the app: load config, bind extensions, register blueprints. No I/O."""
+    app = Flask(__name__, instance_relative_config=False)
+    if config is None or isinstance(config, Mapping):
+        app.config.from_object(config_from_env())
+        if config:
+            app.config.update(config)
+    else:
+        app.config.from_object(config)
+
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        if app.config["ENV_NAME"] == "production":
+            raise ConfigError("DATABASE_URL must be set in production (e.g. postgresql://user@host/tandem).")
+        # flaskr does the same: the default SQLite file needs its folder.
+        os.makedirs(app.instance_path, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "tandem.db")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # SQLite has no server-side pool to ping.
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+    if app.config["ENV_NAME"] == "production":
+        check_production(app.config)
+
+    from clinic import cli, errors, login, security
+    from clinic.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(os.path.dirname(app.root_path), "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    from clinic.blueprints.auth import bp as auth_bp
+    from clinic.blueprints.main import bp as main_bp
+    from clinic.blueprints.practice import bp as practice_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(practice_bp)
+
+    from clinic import templating
+
+    templating.init_app(app)
+    return app
+
+
+__all__ = ["ConfigError", "create_app"]

@@ -1,0 +1,1 @@
+"""HTTP only: each blueprint validates a form, calls a service, commits, redirects."""

@@ -1,0 +1,36 @@
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, SubmitField
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+
+from clinic import passwords
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)])
+    next = HiddenField()
+    submit = SubmitField("Sign in")
+
+
+class NewPasswordMixin:
+    @staticmethod
+    def validate_password(form, field):
+        problem = passwords.password_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class SetPasswordForm(FlaskForm, NewPasswordMixin):
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired()],
+        description=f"At least {passwords.MIN_LENGTH} characters. A short sentence is easy to remember.",
+    )
+    confirm = PasswordField(
+        "Repeat the password", validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")]
+    )
+    submit = SubmitField("Set password and sign in")
+
+
+class SignOutForm(FlaskForm):
+    submit = SubmitField("Sign out")

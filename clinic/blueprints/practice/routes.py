@@ -1,0 +1,138 @@
+from datetime import timedelta
+from functools import wraps
+
+import sqlalchemy as sa
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from clinic.blueprints.practice import bp
+from clinic.blueprints.practice.forms import ClinicianActionForm, InviteClinicianForm
+from clinic.extensions import db
+from clinic.mail import send_email
+from clinic.models import Clinician
+from clinic.scoping import get_or_404, scoped_select
+from clinic.services import accounts
+
+
+def owner_required(view):
+    """Owner-only pages look like missing pages to everyone else."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_owner:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _invite_lifetime() -> timedelta:
+    return timedelta(hours=current_app.config["CLINICIAN_INVITE_HOURS"])
+
+
+def _send_invitation(clinician: Clinician, token: str) -> str:
+    """Email the invitation link and return it for the owner to copy."""
+    link = url_for("auth.open_invitation", token=token, _external=True)
+    base = current_app.config.get("BASE_URL")
+    if base:
+        link = base.rstrip("/") + url_for("auth.open_invitation", token=token)
+    hours = current_app.config["CLINICIAN_INVITE_HOURS"]
+    body = render_template(
+        "email/clinician_invite.txt", clinician=clinician, owner=current_user, link=link, hours=hours
+    )
+    send_email(clinician.email, f"Your Tandem account at {clinician.practice.name}", body)
+    return link
+
+
+def _clinicians_page(form: InviteClinicianForm, new_link: str | None = None, status: int = 200):
+    clinicians = db.session.scalars(scoped_select(Clinician).order_by(Clinician.name, Clinician.id)).all()
+    return (
+        render_template(
+            "practice/clinicians.html",
+            clinicians=clinicians,
+            form=form,
+            action_form=ClinicianActionForm(),
+            new_link=new_link,
+        ),
+        status,
+    )
+
+
+@bp.route("/clinicians")
+@owner_required
+def clinicians():
+    """The practice's clinicians, and a form to invite one."""
+    return _clinicians_page(InviteClinicianForm())
+
+
+@bp.route("/clinicians/invite", methods=["POST"])
+@owner_required
+def invite():
+    """Create a clinician account and its one-time invitation link."""
+    form = InviteClinicianForm()
+    if not form.validate_on_submit():
+        return _clinicians_page(form, status=400)
+    try:
+        clinician, token = accounts.invite_clinician(
+            current_user.practice,
+            name=form.name.data,
+            email=form.email.data,
+            credential=form.credential.data,
+            lifetime=_invite_lifetime(),
+        )
+    except accounts.AccountError as exc:
+        form.email.errors.append(str(exc))
+        return _clinicians_page(form, status=400)
+    db.session.commit()
+    link = _send_invitation(clinician, token)
+    flash(f"Invitation created for {clinician.name} and emailed. The link is shown once, below.", "success")
+    return _clinicians_page(InviteClinicianForm(formdata=None), new_link=link)
+
+
+@bp.route("/clinicians/<int:clinician_id>/resend", methods=["POST"])
+@owner_required
+def resend(clinician_id: int):
+    """A new invitation link for a clinician who has not joined yet; the old link dies."""
+    clinician = get_or_404(Clinician, clinician_id)
+    if not ClinicianActionForm().validate_on_submit():
+        abort(400)
+    try:
+        token = accounts.reissue_invitation(clinician, lifetime=_invite_lifetime())
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("practice.clinicians"))
+    db.session.commit()
+    link = _send_invitation(clinician, token)
+    flash(f"A new invitation was emailed to {clinician.name}. Earlier links no longer work.", "success")
+    return _clinicians_page(InviteClinicianForm(formdata=None), new_link=link)
+
+
+@bp.route("/clinicians/<int:clinician_id>/deactivate", methods=["POST"])
+@owner_required
+def deactivate(clinician_id: int):
+    """Lock a clinician out; their open sessions end at once."""
+    clinician = get_or_404(Clinician, clinician_id)
+    if not ClinicianActionForm().validate_on_submit():
+        abort(400)
+    try:
+        accounts.deactivate_clinician(clinician, by=current_user)
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{clinician.name} can no longer sign in.", "success")
+    return redirect(url_for("practice.clinicians"))
+
+
+@bp.route("/clinicians/<int:clinician_id>/reactivate", methods=["POST"])
+@owner_required
+def reactivate(clinician_id: int):
+    """Let a deactivated clinician sign in again."""
+    clinician = get_or_404(Clinician, clinician_id)
+    if not ClinicianActionForm().validate_on_submit():
+        abort(400)
+    accounts.reactivate_clinician(clinician)
+    db.session.commit()
+    flash(f"{clinician.name} can sign in again.", "success")
+    return redirect(url_for("practice.clinicians"))

@@ -1,0 +1,94 @@
+"""Command-line tasks: `flask --app wsgi create-practice`, `flask --app wsgi seed-demo`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask import Flask, current_app
+
+from clinic.extensions import db
+from clinic.models import Clinician, Practice, TokenPurpose
+from clinic.services import accounts
+
+DEMO_EMAIL = "demo@tandem.example"
+DEMO_PASSWORD = "tandem-demo-password"
+DEMO_PRACTICE = "Harbour Light Couples Therapy (demo)"
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.command("create-practice")
+@click.option("--name", "practice_name", prompt="Practice name", help="The practice's name.")
+@click.option("--owner-name", prompt="Owner's name", help="The owner's full name.")
+@click.option("--email", prompt="Owner's email", help="The owner's sign-in email.")
+@click.option("--credential", default="", help='Professional credential, e.g. "LMFT".')
+@click.option("--timezone", default="UTC", show_default=True, help="IANA time zone, e.g. America/Chicago.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+def create_practice_command(practice_name, owner_name, email, credential, timezone, password_stdin):
+    """Create a practice and its owner account."""
+    if accounts.email_taken(email):
+        _fail("An account with this email address already exists.")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        owner = accounts.create_practice(
+            practice_name=practice_name,
+            owner_name=owner_name,
+            email=email,
+            password=password,
+            credential=credential,
+            timezone=timezone,
+        )
+    except accounts.AccountError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    db.session.commit()
+    click.echo(f"Created practice {owner.practice.name!r}; {owner.email} can sign in as its owner.")
+
+
+@click.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Only seed a database that has no practice yet (used by make run).")
+@click.option("--force", is_flag=True, help="Allow seeding in production (not recommended).")
+def seed_demo_command(if_empty, force):
+    """Create the fictional demo practice and print its sign-in."""
+    if current_app.config["ENV_NAME"] == "production" and not force:
+        _fail("seed-demo adds a demo account with a published password; it is off in production (--force overrides).")
+    demo = db.session.scalar(sa.select(Clinician).where(Clinician.email == DEMO_EMAIL))
+    if demo is None:
+        if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Practice)):
+            click.echo("The database already holds a practice; no demo data added.")
+            return
+        seed_demo()
+        db.session.commit()
+        click.echo("Created the demo practice.")
+    click.echo(f"Demo sign-in: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+def seed_demo() -> Clinician:
+    """The fictional demo practice: an owner and one colleague (all names invented)."""
+    owner = accounts.create_practice(
+        practice_name=DEMO_PRACTICE,
+        owner_name="Dr. Maren Okafor",
+        email=DEMO_EMAIL,
+        password=DEMO_PASSWORD,
+        credential="LMFT",
+        timezone="America/Chicago",
+    )
+    # The colleague joins the way a real one would: invited, then sets a password.
+    _, token = accounts.invite_clinician(
+        owner.practice, name="Theo Lindqvist", email="theo@tandem.example", credential="LCSW", lifetime=timedelta(hours=1)
+    )
+    accounts.accept_invitation(accounts.find_token(token, TokenPurpose.INVITE), DEMO_PASSWORD)
+    return owner
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(create_practice_command)
+    app.cli.add_command(seed_demo_command)

@@ -1,0 +1,122 @@
+"""Configuration read from the environment.
+
+`TANDEM_ENV` picks the class: ``production`` (the default, so a real deploy that
+forgets to say is held to production rules), ``development`` or ``testing``.
+"""
+
+from __future__ import annotations
+
+import os
+
+WEAK_SECRETS = {"", "dev", "secret", "change-me", "changeme", "development", "tandem"}
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The configuration is not safe to run with; the message says why in one line."""
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def database_url(url: str | None) -> str | None:
+    """Accept the URLs hosting providers hand out and use the psycopg 3 driver."""
+    if not url:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    ENV_NAME = "production"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "")
+    SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    DEBUG = _bool("FLASK_DEBUG")
+
+    # Sessions: a clinician's cookie never reaches scripts or other sites.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SECURE = True
+    PREFERRED_URL_SCHEME = "https"
+
+    # Links in emails are built from this (e.g. https://tandem.example.org).
+    BASE_URL = os.environ.get("BASE_URL", "")
+
+    # Email: real SMTP when MAIL_SERVER is set; otherwise files in MAIL_OUTBOX.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "587"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
+    MAIL_SENDER = os.environ.get("MAIL_SENDER", "Tandem <no-reply@localhost>")
+    MAIL_OUTBOX = os.environ.get("MAIL_OUTBOX", "")
+
+    # How long a clinician invitation link stays valid.
+    CLINICIAN_INVITE_HOURS = int(os.environ.get("CLINICIAN_INVITE_HOURS", "72"))
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-key-never-use-in-production")
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    PREFERRED_URL_SCHEME = "http"
+
+
+class TestConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "test-only-key-0123456789abcdef-0123456789"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    PREFERRED_URL_SCHEME = "http"
+    MAIL_SERVER = ""
+    # Argon2 at full strength makes every sign-in in the suite slow; tests keep the
+    # algorithm (argon2id) and cut the cost.
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST = 8 * 1024
+    ARGON2_PARALLELISM = 1
+
+
+CONFIGS = {
+    "production": Config,
+    "development": DevelopmentConfig,
+    "testing": TestConfig,
+}
+
+
+def config_from_env() -> type[Config]:
+    """The config class named by TANDEM_ENV (production unless it says otherwise)."""
+    name = os.environ.get("TANDEM_ENV", "production").strip().lower()
+    if name not in CONFIGS:
+        raise ConfigError(f"TANDEM_ENV must be one of {', '.join(CONFIGS)}, not {name!r}.")
+    return CONFIGS[name]
+
+
+def check_production(config) -> None:
+    """Refuse settings that would be unsafe with real client data."""
+    secret = config.get("SECRET_KEY") or ""
+    if (
+        len(secret) < MIN_SECRET_LENGTH
+        or secret.lower() in WEAK_SECRETS
+        or len(set(secret)) < 10
+    ):
+        raise ConfigError(
+            f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+            "characters in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+        )
+    if config.get("DEBUG"):
+        raise ConfigError("debug mode is on; it must be off in production (unset FLASK_DEBUG).")
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigError("DATABASE_URL must be set in production (e.g. postgresql://user@host/tandem).")

@@ -1,0 +1,31 @@
+"""Template filters and globals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask
+from flask_login import current_user
+
+
+def practice_zone() -> ZoneInfo:
+    """The signed-in clinician's practice time zone (UTC for everyone else)."""
+    name = "UTC"
+    if current_user and current_user.is_authenticated:
+        name = current_user.practice.timezone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def localtime(value: datetime | None, fmt: str = "%-d %b %Y, %H:%M") -> str:
+    """A UTC timestamp shown in the practice's time zone."""
+    if value is None:
+        return "—"
+    return value.astimezone(practice_zone()).strftime(fmt)
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(localtime, "localtime")

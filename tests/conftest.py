@@ -1,0 +1,197 @@
+"""Shared fixtures: an app on a migrated database, a clean database per test,
+a client that carries CSRF tokens like a browser, and factories."""
+
+from __future__ import annotations
+
+import contextvars
+import email
+import email.policy
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+
+from clinic import create_app
+from clinic.config import TestConfig, database_url
+from clinic.extensions import db as _db
+from clinic.models import Clinician, TokenPurpose
+from clinic.services import accounts
+
+# `make test` sets TANDEM_TEST_DB for the PostgreSQL run; otherwise SQLite.
+TEST_DB_URL = database_url(os.environ.get("TANDEM_TEST_DB"))
+PASSWORD = "correct horse battery"
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def is_postgres() -> bool:
+    return bool(TEST_DB_URL and TEST_DB_URL.startswith("postgresql"))
+
+
+class Client(FlaskClient):
+    """A test client that fetches a CSRF token the way a browser gets one: from a page.
+
+    Each request runs in an empty contextvars.Context: Flask reuses an app context
+    that is already pushed (the test's, for database access), which would share
+    `g` — the signed-in user, the CSRF token — between requests like no real
+    browser ever could.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+    def csrf_token(self) -> str:
+        page = self.get("/signin", follow_redirects=True).get_data(as_text=True)
+        match = CSRF_META.search(page)
+        assert match, "no CSRF token on the page"
+        return match.group(1)
+
+    def post_form(self, url: str, data: dict | None = None, **kwargs):
+        """POST a form with a valid CSRF token (unless the data already names one)."""
+        data = dict(data or {})
+        data.setdefault("csrf_token", self.csrf_token())
+        return self.post(url, data=data, **kwargs)
+
+
+def _reset_database(url: str) -> None:
+    """An empty database before migrations run (PostgreSQL keeps state between runs)."""
+    if url.startswith("postgresql"):
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url_for_tests(tmp_path_factory) -> str:
+    """The URL of the suite's database: PostgreSQL when asked for, else a SQLite file."""
+    if TEST_DB_URL:
+        return TEST_DB_URL
+    return "sqlite:///" + str(tmp_path_factory.mktemp("db") / "tandem-test.db")
+
+
+@pytest.fixture(scope="session")
+def app(database_url_for_tests, tmp_path_factory):
+    """The app under test, on a database built by the real migrations."""
+
+    class SuiteConfig(TestConfig):
+        SQLALCHEMY_DATABASE_URI = database_url_for_tests
+        MAIL_OUTBOX = str(tmp_path_factory.mktemp("outbox"))
+
+    _reset_database(database_url_for_tests)
+    application = create_app(SuiteConfig)
+    application.test_client_class = Client
+    with application.app_context():
+        upgrade()
+        _db.engine.dispose()
+    return application
+
+
+@pytest.fixture
+def db(app):
+    """The database, emptied after the test."""
+    with app.app_context():
+        yield _db
+        _db.session.remove()
+        tables = [t.name for t in _db.metadata.sorted_tables]
+        with _db.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in reversed(_db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+
+
+@pytest.fixture
+def client(app, db) -> Client:
+    """A browser-like client with its own cookie jar."""
+    return app.test_client()
+
+
+@pytest.fixture
+def make_client(app, db):
+    """Another browser (e.g. a second device or a second person)."""
+    return app.test_client
+
+
+@pytest.fixture
+def make_practice(db):
+    """Factory: a practice with a signed-up owner; returns the owner."""
+    counter = iter(range(1, 10_000))
+
+    def make(**kw) -> Clinician:
+        n = next(counter)
+        owner = accounts.create_practice(
+            practice_name=kw.pop("practice_name", f"Practice {n}"),
+            owner_name=kw.pop("owner_name", f"Owner {n}"),
+            email=kw.pop("email", f"owner{n}@example.org"),
+            password=kw.pop("password", PASSWORD),
+            credential=kw.pop("credential", "LMFT"),
+            timezone=kw.pop("timezone", "UTC"),
+        )
+        assert not kw, f"unknown arguments {kw}"
+        db.session.commit()
+        return owner
+
+    return make
+
+
+@pytest.fixture
+def make_clinician(db):
+    """Factory: a clinician who accepted an invitation to the owner's practice."""
+    counter = iter(range(1, 10_000))
+
+    def make(owner: Clinician, *, password: str | None = PASSWORD, **kw) -> Clinician:
+        n = next(counter)
+        clinician, token = accounts.invite_clinician(
+            owner.practice,
+            name=kw.pop("name", f"Clinician {n}"),
+            email=kw.pop("email", f"clinician{n}@example.org"),
+            credential=kw.pop("credential", "LCSW"),
+            lifetime=kw.pop("lifetime", timedelta(hours=72)),
+        )
+        assert not kw, f"unknown arguments {kw}"
+        if password is not None:
+            accounts.accept_invitation(accounts.find_token(token, TokenPurpose.INVITE), password)
+        db.session.commit()
+        return clinician
+
+    return make
+
+
+class AuthActions:
+    def __init__(self, client: Client):
+        self._client = client
+
+    def login(self, email: str, password: str = PASSWORD, **kwargs):
+        return self._client.post_form("/signin", {"email": email, "password": password}, **kwargs)
+
+    def logout(self):
+        return self._client.post_form("/signout")
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    """Sign the default client in and out."""
+    return AuthActions(client)
+
+
+@pytest.fixture
+def outbox(app):
+    """The messages written to the development outbox during the test."""
+    folder = Path(app.config["MAIL_OUTBOX"])
+    for old in folder.glob("*.eml"):
+        old.unlink()
+
+    def read() -> list[email.message.EmailMessage]:
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(folder.glob("*.eml"))
+        ]
+
+    return read
