@@ -20,17 +20,15 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     else:
         app.config.from_object(config)
 
+    if app.config["ENV_NAME"] == "production":
+        check_production(app.config)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
-        if app.config["ENV_NAME"] == "production":
-            raise ConfigError("DATABASE_URL must be set in production (e.g. postgresql://user@host/tandem).")
         # flaskr does the same: the default SQLite file needs its folder.
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "tandem.db")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite has no server-side pool to ping.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
-    if app.config["ENV_NAME"] == "production":
-        check_production(app.config)
 
     from clinic import cli, errors, login, security
     from clinic.extensions import csrf, db, login_manager, migrate
