@@ -14,7 +14,7 @@ from clinic.models import Clinician, Practice, TokenPurpose
 from clinic.services import accounts
 
 DEMO_EMAIL = "demo@tandem.example"
-DEMO_PASSWORD = "tandem-demo-password"
+DEMO_PASSWORD = "tandem-demo-password"  # noqa: S105 -- published on purpose: demo data only, refused in production
 DEMO_PRACTICE = "Harbour Light Couples Therapy (demo)"
 
 
@@ -83,7 +83,11 @@ def seed_demo() -> Clinician:
     )
     # The colleague joins the way a real one would: invited, then sets a password.
     _, token = accounts.invite_clinician(
-        owner.practice, name="Theo Lindqvist", email="theo@tandem.example", credential="LCSW", lifetime=timedelta(hours=1)
+        owner.practice,
+        name="Theo Lindqvist",
+        email="theo@tandem.example",
+        credential="LCSW",
+        lifetime=timedelta(hours=1),
     )
     accounts.accept_invitation(accounts.find_token(token, TokenPurpose.INVITE), DEMO_PASSWORD)
     return owner

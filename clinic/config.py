@@ -76,7 +76,7 @@ class DevelopmentConfig(Config):
 class TestConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "test-only-key-0123456789abcdef-0123456789"
+    SECRET_KEY = "test-only-key-0123456789abcdef-0123456789"  # noqa: S105 -- tests only
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
@@ -107,11 +107,7 @@ def config_from_env() -> type[Config]:
 def check_production(config) -> None:
     """Refuse settings that would be unsafe with real client data."""
     secret = config.get("SECRET_KEY") or ""
-    if (
-        len(secret) < MIN_SECRET_LENGTH
-        or secret.lower() in WEAK_SECRETS
-        or len(set(secret)) < 10
-    ):
+    if len(secret) < MIN_SECRET_LENGTH or secret.lower() in WEAK_SECRETS or len(set(secret)) < 10:
         raise ConfigError(
             f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
             "characters in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')."

@@ -49,8 +49,14 @@ class Clinician(UserMixin, TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     practice_id: Mapped[int] = mapped_column(sa.ForeignKey("practice.id", ondelete="CASCADE"), index=True)
     role: Mapped[Role] = mapped_column(
-        sa.Enum(Role, name="clinician_role", native_enum=False, create_constraint=True,
-                values_callable=lambda roles: [r.value for r in roles], length=16),
+        sa.Enum(
+            Role,
+            name="clinician_role",
+            native_enum=False,
+            create_constraint=True,
+            values_callable=lambda roles: [r.value for r in roles],
+            length=16,
+        ),
         default=Role.CLINICIAN,
     )
     name: Mapped[str] = mapped_column(sa.String(120))
@@ -96,8 +102,14 @@ class AccountToken(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     clinician_id: Mapped[int] = mapped_column(sa.ForeignKey("clinician.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[TokenPurpose] = mapped_column(
-        sa.Enum(TokenPurpose, name="account_token_purpose", native_enum=False, create_constraint=True,
-                values_callable=lambda purposes: [p.value for p in purposes], length=16)
+        sa.Enum(
+            TokenPurpose,
+            name="account_token_purpose",
+            native_enum=False,
+            create_constraint=True,
+            values_callable=lambda purposes: [p.value for p in purposes],
+            length=16,
+        )
     )
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -89,8 +89,9 @@ def app(database_url_for_tests, tmp_path_factory):
     application.test_client_class = Client
     with application.app_context():
         upgrade()
+    yield application
+    with application.app_context():
         _db.engine.dispose()
-    return application
 
 
 @pytest.fixture

@@ -12,16 +12,35 @@ def count(db, model):
 
 def test_create_practice_reads_password_from_stdin(app, db, client):
     result = app.test_cli_runner().invoke(
-        args=["create-practice", "--name", "Cedar Couples", "--owner-name", "Lou Ames", "--email", "Lou@Example.org",
-              "--credential", "LMFT", "--timezone", "Europe/Berlin", "--password-stdin"],
+        args=[
+            "create-practice",
+            "--name",
+            "Cedar Couples",
+            "--owner-name",
+            "Lou Ames",
+            "--email",
+            "Lou@Example.org",
+            "--credential",
+            "LMFT",
+            "--timezone",
+            "Europe/Berlin",
+            "--password-stdin",
+        ],
         input="a long enough password\n",
     )
     assert result.exit_code == 0, result.output
     assert "Created practice 'Cedar Couples'" in result.output
     owner = db.session.scalar(sa.select(Clinician))
     assert (owner.email, owner.role, owner.credential, owner.practice.timezone) == (
-        "lou@example.org", Role.OWNER, "LMFT", "Europe/Berlin")
-    assert client.post_form("/signin", {"email": "lou@example.org", "password": "a long enough password"}).status_code == 302
+        "lou@example.org",
+        Role.OWNER,
+        "LMFT",
+        "Europe/Berlin",
+    )
+    assert (
+        client.post_form("/signin", {"email": "lou@example.org", "password": "a long enough password"}).status_code
+        == 302
+    )
 
 
 def test_create_practice_prompts_for_everything(app, db):
@@ -56,8 +75,18 @@ def test_create_practice_refuses_duplicate_email(app, db, make_practice):
 
 def test_create_practice_refuses_unknown_time_zone(app, db):
     result = app.test_cli_runner().invoke(
-        args=["create-practice", "--name", "P", "--owner-name", "O", "--email", "o@example.org",
-              "--timezone", "Mars/Olympus", "--password-stdin"],
+        args=[
+            "create-practice",
+            "--name",
+            "P",
+            "--owner-name",
+            "O",
+            "--email",
+            "o@example.org",
+            "--timezone",
+            "Mars/Olympus",
+            "--password-stdin",
+        ],
         input="a long enough password\n",
     )
     assert result.exit_code == 1

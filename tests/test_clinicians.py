@@ -88,7 +88,10 @@ def test_invitation_link_cannot_be_reused(client, owner, make_client):
     response = accept(again, link, password="someone else's password")
     assert response.status_code == 404
     assert "This link can't be used" in response.get_data(as_text=True)
-    assert again.post_form("/signin", {"email": "noor@example.org", "password": "someone else's password"}).status_code == 200
+    assert (
+        again.post_form("/signin", {"email": "noor@example.org", "password": "someone else's password"}).status_code
+        == 200
+    )
 
 
 def test_expired_invitation_is_refused(client, owner, make_client, db):

@@ -15,8 +15,12 @@ STRONG = "Zq8v3N_pL2rT9xW4kY7mB1cD6fH0jS5a-uE"
 
 
 def production(**overrides):
-    values = {"ENV_NAME": "production", "SECRET_KEY": STRONG, "DEBUG": False,
-              "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x"}
+    values = {
+        "ENV_NAME": "production",
+        "SECRET_KEY": STRONG,
+        "DEBUG": False,
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x",
+    }
     values.update(overrides)
     return type("ProductionTestConfig", (Config,), values)
 
@@ -64,10 +68,14 @@ def test_wsgi_says_why_in_one_line():
 
 
 def test_wsgi_refuses_debug_in_one_line():
-    result = run_wsgi({"TANDEM_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://u@h/db",
-                       "FLASK_DEBUG": "1"})
+    result = run_wsgi(
+        {"TANDEM_ENV": "production", "SECRET_KEY": STRONG, "DATABASE_URL": "postgresql://u@h/db", "FLASK_DEBUG": "1"}
+    )
     assert result.returncode == 1
-    assert result.stderr.strip() == "Tandem will not start: debug mode is on; it must be off in production (unset FLASK_DEBUG)."
+    assert (
+        result.stderr.strip()
+        == "Tandem will not start: debug mode is on; it must be off in production (unset FLASK_DEBUG)."
+    )
 
 
 def test_default_environment_is_production():

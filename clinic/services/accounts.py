@@ -31,9 +31,7 @@ def check_password(password: str) -> None:
 
 
 def email_taken(email: str) -> bool:
-    return db.session.scalar(
-        sa.select(sa.exists().where(Clinician.email == normalise_email(email)))
-    )
+    return db.session.scalar(sa.select(sa.exists().where(Clinician.email == normalise_email(email))))
 
 
 def _new_clinician(practice: Practice, *, name: str, email: str, credential: str | None, role: Role) -> Clinician:

@@ -1,7 +1,6 @@
 from datetime import timedelta
 from functools import wraps
 
-import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 

@@ -1,0 +1,69 @@
+"""The migrations build exactly the schema the models declare, on the suite's database."""
+
+import secrets
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy.engine import make_url
+
+from clinic import create_app
+from clinic.config import TestConfig
+from clinic.extensions import db
+from tests.conftest import TEST_DB_URL, is_postgres
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """A database nobody has touched: a new SQLite file, or a new PostgreSQL database."""
+    if not is_postgres():
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    name = f"tandem_migcheck_{secrets.token_hex(4)}"
+    admin = sa.create_engine(TEST_DB_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(TEST_DB_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def schema_differences(app):
+    with app.app_context(), db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+        return compare_metadata(context, db.metadata)
+
+
+def test_migrations_build_the_models_schema(empty_database_url):
+    app = create_app(type("MigrationConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    with app.app_context():
+        upgrade()
+        assert db.engine.dialect.name == ("postgresql" if is_postgres() else "sqlite")
+    assert schema_differences(app) == []
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_migrations_downgrade_and_upgrade_again(empty_database_url):
+    app = create_app(type("MigrationConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    with app.app_context():
+        upgrade()
+        downgrade(revision="base")
+        assert sa.inspect(db.engine).get_table_names() == ["alembic_version"]
+        upgrade()
+    assert schema_differences(app) == []
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_suite_runs_on_the_database_it_was_asked_for(app):
+    """Guards the PostgreSQL run in CI: if it silently fell back to SQLite, this fails."""
+    with app.app_context():
+        assert db.engine.dialect.name == (
+            "postgresql" if TEST_DB_URL and TEST_DB_URL.startswith("postgresql") else "sqlite"
+        )
