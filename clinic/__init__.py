@@ -30,7 +30,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         # SQLite has no server-side pool to ping.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
 
-    from clinic import cli, errors, login, security
+    from clinic import cli, errors, login, logs, security
     from clinic.extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -46,6 +46,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     login.init_app(app)
     security.init_app(app)
     errors.init_app(app)
+    logs.init_app(app)
     cli.init_app(app)
 
     from clinic.blueprints.auth import bp as auth_bp
