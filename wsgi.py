@@ -3,9 +3,10 @@
 import sys
 
 from clinic import ConfigError, create_app
+from instruments import InstrumentError
 
 try:
     app = create_app()
-except ConfigError as exc:
+except (ConfigError, InstrumentError) as exc:
     # One line that says why, not a traceback.
     sys.exit(f"Tandem will not start: {exc}")

@@ -30,9 +30,10 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         # SQLite has no server-side pool to ping.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
 
-    from clinic import cli, errors, login, logs, security
+    from clinic import catalog, cli, errors, login, logs, security
     from clinic.extensions import csrf, db, login_manager, migrate
 
+    catalog.init_app(app)
     db.init_app(app)
     migrate.init_app(
         app,

@@ -64,6 +64,9 @@ class Config:
     # How long a clinician invitation link stays valid.
     CLINICIAN_INVITE_HOURS = int(os.environ.get("CLINICIAN_INVITE_HOURS", "72"))
 
+    # Questionnaire definitions; the shipped ones unless a practice keeps its own folder.
+    INSTRUMENTS_FOLDER = os.environ.get("INSTRUMENTS_FOLDER") or None
+
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"

@@ -111,3 +111,21 @@ def test_development_defaults_to_sqlite_under_instance(tmp_path, monkeypatch):
 )
 def test_database_url_uses_psycopg3(given, expected):
     assert database_url(given) == expected
+
+
+def test_broken_instrument_file_stops_start_up_naming_file_item_and_field(tmp_path):
+    broken = ROOT / "tests" / "instruments" / "fixtures" / "broken" / "badscale-v1.yaml"
+    (tmp_path / broken.name).write_text(broken.read_text())
+    result = run_wsgi({"TANDEM_ENV": "development", "INSTRUMENTS_FOLDER": str(tmp_path), "DATABASE_URL": "sqlite://"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Tandem will not start: badscale-v1.yaml: items[3] (heard_4).scale: unknown scale 'agree7'"
+    )
+
+
+def test_the_shipped_instruments_are_loaded_at_start_up(app):
+    from clinic import catalog
+
+    with app.app_context():
+        assert ("connection", 1) in catalog.registry().all()
+        assert catalog.instrument("safety", 1).kind == "screen"
