@@ -31,7 +31,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
 
     from clinic import catalog, cli, errors, login, logs, security
-    from clinic.extensions import csrf, db, login_manager, migrate
+    from clinic.extensions import csrf, db, limiter, login_manager, migrate
 
     catalog.init_app(app)
     db.init_app(app)
@@ -43,6 +43,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         compare_type=True,
     )
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login.init_app(app)
     security.init_app(app)
@@ -52,11 +53,15 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 
     from clinic.blueprints.auth import bp as auth_bp
     from clinic.blueprints.main import bp as main_bp
+    from clinic.blueprints.client import bp as client_bp
+    from clinic.blueprints.couples import bp as couples_bp
     from clinic.blueprints.practice import bp as practice_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(practice_bp)
+    app.register_blueprint(couples_bp)
+    app.register_blueprint(client_bp)
 
     from clinic import templating
 

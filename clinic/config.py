@@ -64,6 +64,16 @@ class Config:
     # How long a clinician invitation link stays valid.
     CLINICIAN_INVITE_HOURS = int(os.environ.get("CLINICIAN_INVITE_HOURS", "72"))
 
+    # Rate limits (Flask-Limiter): shared through Redis when REDIS_URL is set.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Opening partner links: enough for a household, too few to guess a 256-bit token.
+    LINK_OPEN_LIMIT = os.environ.get("LINK_OPEN_LIMIT", "20 per minute;200 per day")
+
+    # Bodies larger than this are refused before any view runs (answers are small).
+    MAX_CONTENT_LENGTH = 256 * 1024
+
     # Questionnaire definitions; the shipped ones unless a practice keeps its own folder.
     INSTRUMENTS_FOLDER = os.environ.get("INSTRUMENTS_FOLDER") or None
 
@@ -85,6 +95,7 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     PREFERRED_URL_SCHEME = "http"
     MAIL_SERVER = ""
+    RATELIMIT_STORAGE_URI = "memory://"
     # Argon2 at full strength makes every sign-in in the suite slow; tests keep the
     # algorithm (argon2id) and cut the cost.
     ARGON2_TIME_COST = 1

@@ -3,6 +3,8 @@
 import sqlite3
 
 import sqlalchemy as sa
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -27,6 +29,9 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# Storage comes from RATELIMIT_STORAGE_URI: Redis when REDIS_URL is set, so limits
+# hold across workers and machines; memory otherwise (one process, development).
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
 @sa.event.listens_for(sa.engine.Engine, "connect")

@@ -18,6 +18,13 @@ class TimestampMixin:
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+DEFAULT_CRISIS_TEXT = (
+    "If you are in danger right now, call your local emergency number (911 in the US and Canada, "
+    "112 in Europe, 999 in the UK). If you are thinking about harming yourself, you can call or text "
+    "988 in the US, or contact a local crisis line. You can also tell your therapist at any time."
+)
+
+
 class Practice(TimestampMixin, db.Model):
     """A therapy practice: one owner and any number of clinicians."""
 
@@ -27,6 +34,13 @@ class Practice(TimestampMixin, db.Model):
     name: Mapped[str] = mapped_column(sa.String(120))
     # IANA zone name; times are stored in UTC and shown in this zone.
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    # How long a partner's questionnaire link works, unless an assessment says otherwise.
+    invite_expiry_days: Mapped[int] = mapped_column(default=14, server_default="14")
+    # Reminders: the first after this many days without submission, at most this many.
+    reminder_after_days: Mapped[int] = mapped_column(default=3, server_default="3")
+    reminder_max: Mapped[int] = mapped_column(default=2, server_default="2")
+    # Shown to clients on the safety check page; the practice words it for its region.
+    crisis_text: Mapped[str] = mapped_column(sa.Text, default=DEFAULT_CRISIS_TEXT, server_default=DEFAULT_CRISIS_TEXT)
 
     clinicians: Mapped[list[Clinician]] = relationship(
         back_populates="practice", lazy="raise", order_by="Clinician.name"
@@ -120,3 +134,216 @@ class AccountToken(db.Model):
 
     def __repr__(self) -> str:
         return f"<AccountToken {self.id} {self.purpose.value}>"
+
+
+class CoupleStatus(enum.StrEnum):
+    """Where a couple's latest assessment stands (see services.status)."""
+
+    NOTHING_SENT = "nothing_sent"
+    WAITING = "waiting"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+
+
+def _enum(enum_cls, name: str) -> sa.Enum:
+    """An enum stored as its string value, with a CHECK constraint on both databases."""
+    return sa.Enum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        values_callable=lambda members: [m.value for m in members],
+        length=16,
+    )
+
+
+class Couple(TimestampMixin, db.Model):
+    """A client couple: a label the therapist chooses and exactly two partners."""
+
+    __tablename__ = "couple"
+    __table_args__ = (
+        # The dashboard: a practice's (or a clinician's) couples, most recent activity first.
+        sa.Index("ix_couple_practice_activity", "practice_id", "archived", "last_activity_at", "id"),
+        sa.Index("ix_couple_clinician_activity", "clinician_id", "archived", "last_activity_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(sa.ForeignKey("practice.id", ondelete="CASCADE"))
+    # The couple's therapist; the owner sees every couple of the practice.
+    clinician_id: Mapped[int] = mapped_column(sa.ForeignKey("clinician.id"))
+    label: Mapped[str] = mapped_column(sa.String(60))
+    archived: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Kept by services.status whenever an assessment or invitation changes, so the
+    # dashboard can filter and sort without touching invitations.
+    status: Mapped[CoupleStatus] = mapped_column(
+        _enum(CoupleStatus, "couple_status"), default=CoupleStatus.NOTHING_SENT
+    )
+    # When WAITING or IN_PROGRESS turns into EXPIRED by itself (the last open link's expiry).
+    status_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    practice: Mapped[Practice] = relationship(lazy="raise")
+    clinician: Mapped[Clinician] = relationship(lazy="raise")
+    partners: Mapped[list[Partner]] = relationship(
+        back_populates="couple", order_by="Partner.position", lazy="raise", cascade="all, delete-orphan"
+    )
+    assessments: Mapped[list[Assessment]] = relationship(
+        back_populates="couple", order_by="Assessment.id", lazy="raise", cascade="all, delete-orphan"
+    )
+
+    def current_status(self, now: datetime) -> CoupleStatus:
+        """The status as of now: open links that have run out make it EXPIRED."""
+        if self.status in (CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS) and (
+            self.status_until is None or self.status_until <= now
+        ):
+            return CoupleStatus.EXPIRED
+        return self.status
+
+    def __repr__(self) -> str:
+        return f"<Couple {self.id}>"
+
+
+class Partner(db.Model):
+    """One partner of a couple (position 1 is "A", 2 is "B")."""
+
+    __tablename__ = "partner"
+    __table_args__ = (
+        sa.UniqueConstraint("couple_id", "position", name="uq_partner_couple_position"),
+        sa.CheckConstraint("position IN (1, 2)", name="position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(sa.ForeignKey("couple.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    display_name: Mapped[str] = mapped_column(sa.String(80))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    pronouns: Mapped[str | None] = mapped_column(sa.String(40))
+
+    couple: Mapped[Couple] = relationship(back_populates="partners", lazy="raise")
+
+    @property
+    def letter(self) -> str:
+        return "A" if self.position == 1 else "B"
+
+    def __repr__(self) -> str:
+        return f"<Partner {self.id} {self.letter}>"
+
+
+class Assessment(db.Model):
+    """One round of questionnaires for a couple ("Intake", "Week 6")."""
+
+    __tablename__ = "assessment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(sa.ForeignKey("couple.id", ondelete="CASCADE"), index=True)
+    occasion: Mapped[str] = mapped_column(sa.String(80))
+    # [[instrument id, version], ...] in the order partners fill them: a past
+    # assessment keeps the versions it was answered on.
+    instruments: Mapped[list] = mapped_column(sa.JSON)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    couple: Mapped[Couple] = relationship(back_populates="assessments", lazy="raise")
+    invitations: Mapped[list[Invitation]] = relationship(
+        back_populates="assessment", lazy="raise", cascade="all, delete-orphan", order_by="Invitation.partner_id"
+    )
+
+    @property
+    def instrument_keys(self) -> list[tuple[str, int]]:
+        return [(str(i), int(v)) for i, v in self.instruments]
+
+    def __repr__(self) -> str:
+        return f"<Assessment {self.id}>"
+
+
+class Invitation(db.Model):
+    """One partner's private link to one assessment. Only the token's SHA-256 is kept."""
+
+    __tablename__ = "invitation"
+    __table_args__ = (
+        sa.UniqueConstraint("assessment_id", "partner_id", name="uq_invitation_assessment_partner"),
+        # send-reminders scans open invitations only.
+        sa.Index("ix_invitation_open", "submitted_at", "revoked_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(sa.ForeignKey("assessment.id", ondelete="CASCADE"))
+    partner_id: Mapped[int] = mapped_column(sa.ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
+
+    assessment: Mapped[Assessment] = relationship(back_populates="invitations", lazy="raise")
+    partner: Mapped[Partner] = relationship(lazy="raise")
+
+    def usable(self, now: datetime) -> bool:
+        """The link still opens the questionnaires for answering."""
+        return self.revoked_at is None and self.submitted_at is None and self.expires_at > now
+
+    def state(self, now: datetime) -> str:
+        """submitted, revoked, expired, in_progress, opened or not_opened."""
+        if self.submitted_at is not None:
+            return "submitted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        if self.started_at is not None:
+            return "in_progress"
+        if self.opened_at is not None:
+            return "opened"
+        return "not_opened"
+
+    def __repr__(self) -> str:
+        return f"<Invitation {self.id}>"
+
+
+class Answer(db.Model):
+    """One partner's answer to one item. One row per item, so two tabs never
+    overwrite each other's other answers (last write wins per item)."""
+
+    __tablename__ = "answer"
+    __table_args__ = (
+        sa.UniqueConstraint("invitation_id", "instrument_id", "item_id", name="uq_answer_invitation_item"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitation.id", ondelete="CASCADE"))
+    instrument_id: Mapped[str] = mapped_column(sa.String(40))
+    item_id: Mapped[str] = mapped_column(sa.String(60))
+    value: Mapped[int | None]
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Answer {self.id}>"
+
+
+class Score(db.Model):
+    """The engine's result for one submitted instrument, recorded at submission.
+
+    It can always be recomputed from the answers and the version; keeping it makes
+    lists and trends cheap and records exactly what the therapist was shown.
+    """
+
+    __tablename__ = "score"
+    __table_args__ = (sa.UniqueConstraint("invitation_id", "instrument_id", name="uq_score_invitation_instrument"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitation.id", ondelete="CASCADE"))
+    instrument_id: Mapped[str] = mapped_column(sa.String(40))
+    instrument_version: Mapped[int]
+    # {"scores": {id: {"value", "valid", "band"}}, "totals": {...}, "flags": [{"item_id", "level"}]}
+    result: Mapped[dict] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Score {self.id}>"

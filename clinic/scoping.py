@@ -13,24 +13,37 @@ from flask import abort
 from flask_login import current_user
 
 from clinic.extensions import db
+from clinic.models import Assessment, Couple, Invitation, Partner
 
 T = TypeVar("T")
 
+# How to reach the couple from a record that belongs to one.
+_COUPLE_JOINS = {
+    Couple: (),
+    Partner: (Partner.couple,),
+    Assessment: (Assessment.couple,),
+    Invitation: (Invitation.assessment, Assessment.couple),
+}
+
 
 def scoped_select(model: type[T]) -> sa.Select:
-    """select(model) limited to the current practice, and for non-owners to their own records."""
+    """select(model) limited to the current practice, and for non-owners to their own couples."""
     if not current_user.is_authenticated:
         abort(404)
-    stmt = sa.select(model).where(model.practice_id == current_user.practice_id)
-    owner_column = getattr(model, "clinician_id", None)
-    if owner_column is not None and not current_user.is_owner:
-        stmt = stmt.where(owner_column == current_user.id)
-    return stmt
+    stmt = sa.select(model)
+    if model in _COUPLE_JOINS:
+        for relation in _COUPLE_JOINS[model]:
+            stmt = stmt.join(relation)
+        stmt = stmt.where(Couple.practice_id == current_user.practice_id)
+        if not current_user.is_owner:
+            stmt = stmt.where(Couple.clinician_id == current_user.id)
+        return stmt
+    return stmt.where(model.practice_id == current_user.practice_id)
 
 
-def get_or_404(model: type[T], ident: int) -> T:
+def get_or_404(model: type[T], ident: int, *options) -> T:
     """The record with this id if the current clinician may see it; otherwise 404."""
-    obj = db.session.scalar(scoped_select(model).where(model.id == ident))
+    obj = db.session.scalar(scoped_select(model).where(model.id == ident).options(*options))
     if obj is None:
         abort(404)
     return obj

@@ -27,5 +27,17 @@ def localtime(value: datetime | None, fmt: str = "%-d %b %Y, %H:%M") -> str:
     return value.astimezone(practice_zone()).strftime(fmt)
 
 
+def localtime_in(value: datetime | None, zone: str, fmt: str = "%-d %b %Y, %H:%M %Z") -> str:
+    """A UTC timestamp shown in a named zone (for emails, where no one is signed in)."""
+    if value is None:
+        return "—"
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo("UTC")
+    return value.astimezone(tz).strftime(fmt)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(localtime, "localtime")
+    app.add_template_filter(localtime_in, "localtime_in")

@@ -19,8 +19,9 @@ from flask_migrate import upgrade
 from clinic import create_app
 from clinic.config import TestConfig, database_url
 from clinic.extensions import db as _db
-from clinic.models import Clinician, TokenPurpose
-from clinic.services import accounts
+from clinic.extensions import limiter
+from clinic.models import Clinician, Couple, Partner, TokenPurpose
+from clinic.services import accounts, couples, invitations
 
 # `make test` sets TANDEM_TEST_DB for the PostgreSQL run; otherwise SQLite.
 TEST_DB_URL = database_url(os.environ.get("TANDEM_TEST_DB"))
@@ -98,6 +99,7 @@ def app(database_url_for_tests, tmp_path_factory):
 def db(app):
     """The database, emptied after the test."""
     with app.app_context():
+        limiter.reset()
         yield _db
         _db.session.remove()
         tables = [t.name for t in _db.metadata.sorted_tables]
@@ -162,6 +164,46 @@ def make_clinician(db):
             accounts.accept_invitation(accounts.find_token(token, TokenPurpose.INVITE), password)
         db.session.commit()
         return clinician
+
+    return make
+
+
+@pytest.fixture
+def make_couple(db):
+    """Factory: a couple of the clinician's practice with two partners (emails optional)."""
+    counter = iter(range(1, 10_000))
+
+    def make(clinician: Clinician, *, label: str | None = None, emails: bool = True, **kw) -> Couple:
+        n = next(counter)
+        names = kw.pop("names", (f"Robin {n}", f"Sasha {n}"))
+        assert not kw, f"unknown arguments {kw}"
+        couple = couples.create_couple(
+            clinician.practice,
+            clinician,
+            label=label or f"R & S {n}",
+            partners=[
+                couples.PartnerDetails(display_name=name, email=f"partner{n}{i}@example.org" if emails else None)
+                for i, name in enumerate(names)
+            ],
+        )
+        db.session.commit()
+        return couple
+
+    return make
+
+
+@pytest.fixture
+def make_assessment(db):
+    """Factory: an assessment for a couple; returns (assessment, {partner position: raw link token})."""
+
+    def make(couple: Couple, *, instruments=invitations.INTAKE, occasion="Intake", expiry_days=14):
+        clinician = db.session.get(Clinician, couple.clinician_id)
+        assessment, tokens = invitations.start_assessment(
+            couple, occasion=occasion, instrument_ids=list(instruments), expiry_days=expiry_days, by=clinician
+        )
+        db.session.commit()
+        positions = {p.id: p.position for p in db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id))}
+        return assessment, {positions[partner_id]: raw for partner_id, raw in tokens.items()}
 
     return make
 

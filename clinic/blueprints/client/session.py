@@ -1,0 +1,80 @@
+"""A partner's session: scoped to exactly one invitation, never to a person or couple.
+
+Opening a link clears whatever the browser's session held (a therapist signed in
+on the same tablet is signed out) and keeps only the invitation id and the hash
+of the token that opened it. Reissuing or revoking the link ends that session.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+import sqlalchemy as sa
+from flask import abort, render_template, session
+from sqlalchemy.orm import contains_eager
+
+from clinic.db_types import utcnow
+from clinic.extensions import db
+from clinic.models import Assessment, Couple, Invitation
+from clinic.services import invitations
+
+SESSION_KEY = "partner"
+
+
+def start(invitation: Invitation) -> None:
+    """Make this browser's session the partner session of one invitation."""
+    session.clear()
+    session[SESSION_KEY] = {"invitation": invitation.id, "token": invitation.token_hash}
+    session.permanent = False
+
+
+def link_not_valid():
+    """The one page for an unknown, expired, revoked or replaced link: it reveals nothing."""
+    return render_template("client/link_not_valid.html"), 404
+
+
+def current_invitation(*, allow_submitted: bool = True) -> Invitation:
+    """The invitation this browser's partner session opens, loaded with its couple and partner.
+
+    Aborts with the "link not valid" page when there is no partner session, or the
+    link was reissued, revoked or has expired since it was opened.
+    """
+    held = session.get(SESSION_KEY)
+    if not isinstance(held, dict) or not isinstance(held.get("invitation"), int):
+        abort(link_not_valid())
+    invitation = db.session.scalar(
+        sa.select(Invitation)
+        .join(Invitation.assessment)
+        .join(Assessment.couple)
+        .join(Invitation.partner)
+        .join(Couple.practice)
+        .join(Couple.clinician)
+        .where(Invitation.id == held["invitation"])
+        .options(
+            contains_eager(Invitation.assessment)
+            .contains_eager(Assessment.couple)
+            .options(contains_eager(Couple.practice), contains_eager(Couple.clinician)),
+            contains_eager(Invitation.partner),
+        )
+    )
+    if invitation is None or not hmac.compare_digest(invitation.token_hash, str(held.get("token", ""))):
+        session.pop(SESSION_KEY, None)
+        abort(link_not_valid())
+    if invitation.submitted_at is not None:
+        if allow_submitted:
+            return invitation
+        abort(link_not_valid())
+    if not invitation.usable(utcnow()):
+        session.pop(SESSION_KEY, None)
+        abort(link_not_valid())
+    return invitation
+
+
+def open_token(raw: str) -> Invitation | None:
+    """The invitation a link opens if it may still be opened (or was submitted), else None."""
+    invitation = invitations.find_by_token(raw)
+    if invitation is None:
+        return None
+    if invitation.submitted_at is None and not invitation.usable(utcnow()):
+        return None
+    return invitation

@@ -1,0 +1,1 @@
+"""Routes are added in the next step."""
