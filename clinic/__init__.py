@@ -52,9 +52,9 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     cli.init_app(app)
 
     from clinic.blueprints.auth import bp as auth_bp
-    from clinic.blueprints.main import bp as main_bp
     from clinic.blueprints.client import bp as client_bp
     from clinic.blueprints.couples import bp as couples_bp
+    from clinic.blueprints.main import bp as main_bp
     from clinic.blueprints.practice import bp as practice_bp
 
     app.register_blueprint(main_bp)

@@ -202,7 +202,9 @@ def make_assessment(db):
             couple, occasion=occasion, instrument_ids=list(instruments), expiry_days=expiry_days, by=clinician
         )
         db.session.commit()
-        positions = {p.id: p.position for p in db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id))}
+        positions = {
+            p.id: p.position for p in db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id))
+        }
         return assessment, {positions[partner_id]: raw for partner_id, raw in tokens.items()}
 
     return make

@@ -202,7 +202,9 @@ def send_due_reminders(now: datetime | None = None) -> int:
     """Send every reminder that is due; returns how many went out."""
     now = now or utcnow()
     rows = db.session.execute(
-        sa.select(Invitation, Practice.reminder_after_days, sa.func.coalesce(Invitation.last_sent_at, Invitation.created_at))
+        sa.select(
+            Invitation, Practice.reminder_after_days, sa.func.coalesce(Invitation.last_sent_at, Invitation.created_at)
+        )
         .join(Invitation.partner)
         .join(Invitation.assessment)
         .join(Assessment.couple)
