@@ -93,6 +93,17 @@ def seed_demo() -> Clinician:
     return owner
 
 
+@click.command("send-reminders")
+def send_reminders_command():
+    """Email every reminder that is due (run daily from cron)."""
+    from clinic.services import invitations
+
+    sent = invitations.send_due_reminders()
+    db.session.commit()
+    click.echo(f"Sent {sent} reminder{'s' if sent != 1 else ''}.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_practice_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(send_reminders_command)

@@ -80,6 +80,7 @@ class Config:
 
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
+    BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:" + os.environ.get("PORT", "5000"))
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-key-never-use-in-production")
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
@@ -91,6 +92,7 @@ class TestConfig(Config):
     TESTING = True
     SECRET_KEY = "test-only-key-0123456789abcdef-0123456789"  # noqa: S105 -- tests only
     SQLALCHEMY_DATABASE_URI = "sqlite://"
+    BASE_URL = "http://localhost"
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_SECURE = False
     PREFERRED_URL_SCHEME = "http"
@@ -130,3 +132,5 @@ def check_production(config) -> None:
         raise ConfigError("debug mode is on; it must be off in production (unset FLASK_DEBUG).")
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("DATABASE_URL must be set in production (e.g. postgresql://user@host/tandem).")
+    if not (config.get("BASE_URL") or "").startswith("https://"):
+        raise ConfigError("BASE_URL must be the public https:// address of Tandem in production (used in emailed links).")

@@ -25,7 +25,10 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after commit (relationships never lazy-load, so an
+# expired object could not reload what a view already loaded); each request
+# gets a fresh session, so nothing stale outlives it.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

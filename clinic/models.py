@@ -159,7 +159,11 @@ def _enum(enum_cls, name: str) -> sa.Enum:
 
 
 class Couple(TimestampMixin, db.Model):
-    """A client couple: a label the therapist chooses and exactly two partners."""
+    """A client couple: a label the therapist chooses and exactly two partners.
+
+    Relationships never lazy-load: hot paths say what they load (many-to-ones may
+    still come from the identity map without SQL).
+    """
 
     __tablename__ = "couple"
     __table_args__ = (
@@ -183,8 +187,8 @@ class Couple(TimestampMixin, db.Model):
     status_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    practice: Mapped[Practice] = relationship(lazy="raise")
-    clinician: Mapped[Clinician] = relationship(lazy="raise")
+    practice: Mapped[Practice] = relationship(lazy="raise_on_sql")
+    clinician: Mapped[Clinician] = relationship(lazy="raise_on_sql")
     partners: Mapped[list[Partner]] = relationship(
         back_populates="couple", order_by="Partner.position", lazy="raise", cascade="all, delete-orphan"
     )
@@ -220,7 +224,7 @@ class Partner(db.Model):
     email: Mapped[str | None] = mapped_column(sa.String(254))
     pronouns: Mapped[str | None] = mapped_column(sa.String(40))
 
-    couple: Mapped[Couple] = relationship(back_populates="partners", lazy="raise")
+    couple: Mapped[Couple] = relationship(back_populates="partners", lazy="raise_on_sql")
 
     @property
     def letter(self) -> str:
@@ -244,7 +248,7 @@ class Assessment(db.Model):
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
-    couple: Mapped[Couple] = relationship(back_populates="assessments", lazy="raise")
+    couple: Mapped[Couple] = relationship(back_populates="assessments", lazy="raise_on_sql")
     invitations: Mapped[list[Invitation]] = relationship(
         back_populates="assessment", lazy="raise", cascade="all, delete-orphan", order_by="Invitation.partner_id"
     )
@@ -281,8 +285,8 @@ class Invitation(db.Model):
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
 
-    assessment: Mapped[Assessment] = relationship(back_populates="invitations", lazy="raise")
-    partner: Mapped[Partner] = relationship(lazy="raise")
+    assessment: Mapped[Assessment] = relationship(back_populates="invitations", lazy="raise_on_sql")
+    partner: Mapped[Partner] = relationship(lazy="raise_on_sql")
 
     def usable(self, now: datetime) -> bool:
         """The link still opens the questionnaires for answering."""

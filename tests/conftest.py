@@ -3,11 +3,13 @@ a client that carries CSRF tokens like a browser, and factories."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import email
 import email.policy
 import os
 import re
+import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -240,3 +242,58 @@ def outbox(app):
         ]
 
     return read
+
+
+class _Collector:
+    """An aiosmtpd handler that keeps every message it is handed."""
+
+    def __init__(self):
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on loopback; the app sends to it during the test."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = _Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = {k: app.config[k] for k in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USE_SSL=False)
+    try:
+        yield handler.messages
+    finally:
+        app.config.update(saved)
+        controller.stop()
+
+
+@pytest.fixture
+def count_queries(app):
+    """A context manager listing the SQL statements run inside it (for constant-count tests)."""
+
+    @contextlib.contextmanager
+    def counting():
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        with app.app_context():
+            engine = _db.engine
+        sa.event.listen(engine, "before_cursor_execute", record)
+        try:
+            yield statements
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", record)
+
+    return counting

@@ -11,9 +11,10 @@ from tests.conftest import PASSWORD
 
 def signed_in_as(client):
     """The name on the start page, or None when the client is not signed in."""
-    response = client.get("/")
-    if response.status_code != 200:
+    response = client.get("/", follow_redirects=True)
+    if response.request.path == "/signin":
         return None
+    assert response.status_code == 200
     return response.get_data(as_text=True)
 
 
@@ -23,6 +24,7 @@ def test_signin_success_lands_on_home(client, auth, make_practice):
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
     assert "Hello, Ada Rivers" in signed_in_as(client)
+    assert client.get("/").headers["Location"] == "/couples/"
 
 
 def test_signin_email_is_case_insensitive(client, auth, make_practice):

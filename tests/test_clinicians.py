@@ -64,7 +64,7 @@ def test_invitation_is_emailed_shown_once_and_accepted(client, owner, make_clien
     newcomer = make_client()
     response = accept(newcomer, link)
     assert response.status_code == 302
-    assert "Hello, Noor Haddad" in newcomer.get("/").get_data(as_text=True)
+    assert "Hello, Noor Haddad" in newcomer.get("/couples/").get_data(as_text=True)
 
     # And the new password works on its own.
     other = make_client()
@@ -160,13 +160,13 @@ def test_deactivated_clinician_is_locked_out_and_session_ends(client, owner, mak
     colleague = make_clinician(owner)
     theirs = make_client()
     theirs.post_form("/signin", {"email": colleague.email, "password": PASSWORD})
-    assert theirs.get("/").status_code == 200
+    assert theirs.get("/couples/").status_code == 200
 
     response = client.post_form(f"/practice/clinicians/{colleague.id}/deactivate")
     assert response.status_code == 302
 
     # The open session is over...
-    assert theirs.get("/").status_code == 302
+    assert theirs.get("/couples/").status_code == 302
     # ...and signing in again fails with the generic message.
     again = theirs.post_form("/signin", {"email": colleague.email, "password": PASSWORD})
     assert "That email and password do not match an active account." in again.get_data(as_text=True)

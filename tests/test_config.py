@@ -20,6 +20,7 @@ def production(**overrides):
         "SECRET_KEY": STRONG,
         "DEBUG": False,
         "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x",
+        "BASE_URL": "https://tandem.example.org",
     }
     values.update(overrides)
     return type("ProductionTestConfig", (Config,), values)
@@ -57,6 +58,12 @@ def run_wsgi(env_updates):
     return subprocess.run(
         [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def test_production_refuses_missing_or_plain_http_base_url():
+    for base in ("", "http://tandem.example.org"):
+        with pytest.raises(ConfigError, match="BASE_URL must be the public https:// address"):
+            create_app(production(BASE_URL=base))
 
 
 def test_wsgi_says_why_in_one_line():

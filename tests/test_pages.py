@@ -13,12 +13,12 @@ from tests.conftest import PASSWORD, Client
 
 def test_layout_is_accessible_and_self_contained(client, auth, make_practice):
     auth.login(make_practice().email)
-    page = client.get("/").get_data(as_text=True)
+    page = client.get("/account").get_data(as_text=True)
     assert '<html lang="en">' in page
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
     assert '<a class="skip-link" href="#content">' in page
     assert '<main id="content"' in page
-    assert "<title>Home · Tandem</title>" in page
+    assert "<title>Your account · Tandem</title>" in page
     # Everything the page loads comes from this server: no CDN, no third party.
     for url in re.findall(r'(?:src|href)="([^"]+)"', page):
         assert url.startswith(("/", "#")), url

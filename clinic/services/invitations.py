@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, render_template, url_for
+from flask import render_template
 from sqlalchemy.orm import contains_eager, joinedload
 
 from clinic import catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
+from clinic.links import external_url
 from clinic.mail import send_email
 from clinic.models import Assessment, Clinician, Couple, Invitation, Partner, Practice
 from clinic.services import status
@@ -76,7 +77,9 @@ def start_assessment(
         except KeyError:
             raise InvitationError(f"Unknown questionnaire {instrument_id!r}.") from None
     expires_at = _expiry(expiry_days)
-    assessment = Assessment(couple_id=couple.id, occasion=occasion.strip(), instruments=keys, created_by_id=by.id)
+    assessment = Assessment(
+        couple_id=couple.id, occasion=occasion.strip(), instruments=keys, created_by_id=by.id, invitations=[]
+    )
     db.session.add(assessment)
     tokens: dict[int, str] = {}
     partners = db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id)).all()
@@ -130,9 +133,8 @@ def revoke_all_open(couple: Couple) -> None:
             Invitation.revoked_at.is_(None),
         )
         .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
-    db.session.expire_all()
     refresh_status(couple, touch=False)
 
 
@@ -155,10 +157,7 @@ def find_by_token(raw: str | None) -> Invitation | None:
 
 def link_for(raw: str) -> str:
     """The full address of a partner's link."""
-    base = current_app.config.get("BASE_URL")
-    if base:
-        return base.rstrip("/") + url_for("client.open_link", token=raw)
-    return url_for("client.open_link", token=raw, _external=True)
+    return external_url("client.open_link", token=raw)
 
 
 def send_link(invitation: Invitation, raw: str, *, reminder: bool = False) -> None:

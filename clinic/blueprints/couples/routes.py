@@ -1,1 +1,395 @@
-"""Routes are added in the next step."""
+import logging
+import smtplib
+
+import segno
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy.orm import contains_eager, selectinload
+
+from clinic import catalog
+from clinic.blueprints.couples import bp
+from clinic.blueprints.couples.forms import (
+    ActionForm,
+    AssessmentForm,
+    CoupleForm,
+    DashboardFilterForm,
+    ReissueForm,
+)
+from clinic.db_types import utcnow
+from clinic.extensions import db
+from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation
+from clinic.scoping import get_or_404, scoped_select
+from clinic.services import couples, invitations
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 50
+STATUS_LABELS = {
+    CoupleStatus.NOTHING_SENT: "Nothing sent",
+    CoupleStatus.WAITING: "Waiting",
+    CoupleStatus.IN_PROGRESS: "In progress",
+    CoupleStatus.COMPLETED: "Completed",
+    CoupleStatus.EXPIRED: "Expired",
+}
+INVITATION_STATES = {
+    "not_opened": "Not opened yet",
+    "opened": "Opened",
+    "in_progress": "In progress",
+    "submitted": "Submitted",
+    "expired": "Expired",
+    "revoked": "Revoked",
+}
+
+
+@bp.app_context_processor
+def labels():
+    return {"STATUS_LABELS": STATUS_LABELS, "INVITATION_STATES": INVITATION_STATES}
+
+
+def _status_filter(stmt: sa.Select, status: str) -> sa.Select:
+    """Filter on the status a couple has *now* (open links run out by themselves)."""
+    now = utcnow()
+    running = Couple.status.in_([CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS])
+    if status in (CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS):
+        return stmt.where(Couple.status == status, Couple.status_until > now)
+    if status == CoupleStatus.EXPIRED:
+        return stmt.where(
+            sa.or_(
+                Couple.status == CoupleStatus.EXPIRED,
+                sa.and_(running, sa.or_(Couple.status_until.is_(None), Couple.status_until <= now)),
+            )
+        )
+    return stmt.where(Couple.status == status)
+
+
+@bp.route("/")
+@login_required
+def index():
+    """The dashboard: the clinician's couples (the owner's: the whole practice's)."""
+    form = DashboardFilterForm(request.args)
+    form.validate()
+    q = (form.q.data or "").strip() if not form.q.errors else ""
+    status = form.status.data if not form.status.errors else ""
+    page = form.page.data if (form.page.data and not form.page.errors) else 1
+
+    stmt = scoped_select(Couple).where(Couple.archived.is_(status == "archived"))
+    if status and status != "archived":
+        stmt = _status_filter(stmt, status)
+    if q:
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(sa.func.lower(Couple.label).like(f"%{escaped}%", escape="\\"))
+    stmt = (
+        stmt.join(Couple.clinician)
+        .options(contains_eager(Couple.clinician), selectinload(Couple.partners))
+        .order_by(Couple.last_activity_at.desc(), Couple.id.desc())
+        .offset((page - 1) * PAGE_SIZE)
+        .limit(PAGE_SIZE + 1)  # one more tells whether a next page exists, without counting
+    )
+    rows = db.session.scalars(stmt).unique().all()
+    return render_template(
+        "couples/index.html",
+        form=form,
+        couples=rows[:PAGE_SIZE],
+        has_next=len(rows) > PAGE_SIZE,
+        page=page,
+        q=q,
+        status=status,
+        now=utcnow(),
+    )
+
+
+def _clinician_choices(form: CoupleForm) -> None:
+    """Owners assign couples to any active clinician; others keep their own."""
+    if current_user.is_owner:
+        active = db.session.scalars(
+            sa.select(Clinician)
+            .where(Clinician.practice_id == current_user.practice_id, Clinician.active.is_(True))
+            .order_by(Clinician.name)
+        ).all()
+        form.clinician_id.choices = [(c.id, c.name) for c in active]
+    else:
+        del form.clinician_id
+
+
+def _partner_details(form: CoupleForm) -> list[couples.PartnerDetails]:
+    return [
+        couples.PartnerDetails(
+            display_name=sub.form.display_name.data or "",
+            email=sub.form.email.data,
+            pronouns=sub.form.pronouns.data,
+        )
+        for sub in (form.partner_a, form.partner_b)
+    ]
+
+
+def _chosen_clinician(form: CoupleForm) -> Clinician | None:
+    if not current_user.is_owner or not form.clinician_id.data:
+        return None
+    clinician = db.session.get(Clinician, form.clinician_id.data)
+    if clinician is None or clinician.practice_id != current_user.practice_id:
+        abort(404)
+    return clinician
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def create():
+    """Add a couple and its two partners."""
+    form = CoupleForm()
+    _clinician_choices(form)
+    if request.method == "GET" and current_user.is_owner:
+        form.clinician_id.data = current_user.id
+    if form.validate_on_submit():
+        try:
+            couple = couples.create_couple(
+                current_user.practice,
+                _chosen_clinician(form) or current_user,
+                label=form.label.data,
+                partners=_partner_details(form),
+            )
+        except couples.CoupleError as exc:
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Couple {couple.label} added.", "success")
+            return redirect(url_for("couples.detail", couple_id=couple.id))
+    status = 400 if form.errors else 200
+    return render_template("couples/form.html", form=form, couple=None), status
+
+
+def _load_couple(couple_id: int) -> Couple:
+    """The couple with its partners, assessments and invitations, or 404."""
+    return get_or_404(
+        Couple,
+        couple_id,
+        selectinload(Couple.partners),
+        selectinload(Couple.assessments).selectinload(Assessment.invitations),
+    )
+
+
+@bp.route("/<int:couple_id>")
+@login_required
+def detail(couple_id: int):
+    """One couple: partners, assessments and where each partner's link stands."""
+    couple = _load_couple(couple_id)
+    clinician = db.session.get(Clinician, couple.clinician_id)
+    practice = current_user.practice
+    registry = catalog.registry()
+    return render_template(
+        "couples/detail.html",
+        couple=couple,
+        clinician=clinician,
+        partners={p.id: p for p in couple.partners},
+        assessments=list(reversed(couple.assessments)),
+        titles={key: registry.get(*key).title for a in couple.assessments for key in a.instrument_keys},
+        action_form=ActionForm(),
+        reissue_form=ReissueForm(formdata=None, expiry_days=practice.invite_expiry_days),
+        now=utcnow(),
+    )
+
+
+@bp.route("/<int:couple_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(couple_id: int):
+    """Change the label, partner details or (owner) the therapist."""
+    couple = _load_couple(couple_id)
+    partner_a, partner_b = couple.partners
+    form = CoupleForm(
+        data={
+            "label": couple.label,
+            "clinician_id": couple.clinician_id,
+            "partner_a": {"display_name": partner_a.display_name, "email": partner_a.email, "pronouns": partner_a.pronouns},
+            "partner_b": {"display_name": partner_b.display_name, "email": partner_b.email, "pronouns": partner_b.pronouns},
+        }
+    )
+    _clinician_choices(form)
+    if form.validate_on_submit():
+        try:
+            couples.update_couple(
+                couple, label=form.label.data, partners=_partner_details(form), clinician=_chosen_clinician(form)
+            )
+        except couples.CoupleError as exc:
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash("Changes saved.", "success")
+            return redirect(url_for("couples.detail", couple_id=couple.id))
+    status = 400 if form.errors else 200
+    return render_template("couples/form.html", form=form, couple=couple), status
+
+
+@bp.route("/<int:couple_id>/archive", methods=["POST"])
+@login_required
+def archive(couple_id: int):
+    """Archive a couple: it leaves the dashboard and its open links stop working."""
+    couple = get_or_404(Couple, couple_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    couples.set_archived(couple, True)
+    db.session.commit()
+    flash(f"{couple.label} is archived. Open links no longer work.", "success")
+    return redirect(url_for("couples.detail", couple_id=couple.id))
+
+
+@bp.route("/<int:couple_id>/unarchive", methods=["POST"])
+@login_required
+def unarchive(couple_id: int):
+    """Bring an archived couple back to the dashboard."""
+    couple = get_or_404(Couple, couple_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    couples.set_archived(couple, False)
+    db.session.commit()
+    flash(f"{couple.label} is back on your dashboard.", "success")
+    return redirect(url_for("couples.detail", couple_id=couple.id))
+
+
+def _instrument_choices() -> list[tuple[str, str]]:
+    registry = catalog.registry()
+    latest = [registry.latest(i) for i in registry.ids()]
+    order = {iid: n for n, iid in enumerate(invitations.INTAKE)}
+    latest.sort(key=lambda inst: (order.get(inst.id, len(order)), inst.title))
+    return [(inst.id, f"{inst.title} (about {inst.minutes} min)") for inst in latest]
+
+
+def _qr_data_uri(link: str) -> str:
+    """A QR code of the link as an inline SVG image (no file, no external fetch)."""
+    return segno.make(link, error="m").svg_data_uri(scale=5, border=2, dark="#1f2933")
+
+
+def _deliver(invitation: Invitation, raw: str) -> str:
+    """Email a link if the partner has an address; say in words what happened."""
+    if not invitation.partner.email:
+        return "no_email"
+    try:
+        invitations.send_link(invitation, raw)
+    except (smtplib.SMTPException, OSError):
+        # The message (and its link) must not reach the log; the failure class is enough.
+        log.warning("could not send a partner link email", exc_info=False)
+        return "failed"
+    return "sent"
+
+
+def _links_page(couple: Couple, made: list[tuple[Invitation, str, str]], heading: str):
+    links = [
+        {
+            "invitation": invitation,
+            "partner": invitation.partner,
+            "link": invitations.link_for(raw),
+            "qr": _qr_data_uri(invitations.link_for(raw)),
+            "delivery": delivery,
+        }
+        for invitation, raw, delivery in made
+    ]
+    return render_template("couples/links.html", couple=couple, links=links, heading=heading)
+
+
+@bp.route("/<int:couple_id>/assessments/new", methods=["GET", "POST"])
+@login_required
+def new_assessment(couple_id: int):
+    """Start an assessment: choose questionnaires and make each partner's private link."""
+    couple = _load_couple(couple_id)
+    practice = current_user.practice
+    form = AssessmentForm()
+    form.instruments.choices = _instrument_choices()
+    if request.method == "GET":
+        form.occasion.data = "Intake" if not couple.assessments else ""
+        form.instruments.data = list(invitations.INTAKE)
+        form.expiry_days.data = practice.invite_expiry_days
+        form.send_email.data = any(p.email for p in couple.partners)
+    if form.validate_on_submit():
+        try:
+            assessment, tokens = invitations.start_assessment(
+                couple,
+                occasion=form.occasion.data,
+                instrument_ids=form.instruments.data,
+                expiry_days=form.expiry_days.data,
+                by=current_user,
+            )
+        except invitations.InvitationError as exc:
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            made = []
+            for invitation in assessment.invitations:
+                raw = tokens[invitation.partner_id]
+                delivery = _deliver(invitation, raw) if form.send_email.data else "not_sent"
+                made.append((invitation, raw, delivery))
+            db.session.commit()
+            return _links_page(couple, made, f"Links for {assessment.occasion}")
+    status = 400 if form.errors else 200
+    return render_template("couples/assessment_form.html", form=form, couple=couple), status
+
+
+def _load_invitation(couple_id: int, invitation_id: int) -> Invitation:
+    """An invitation of this couple, reachable by the current clinician, or 404."""
+    invitation = get_or_404(
+        Invitation,
+        invitation_id,
+        contains_eager(Invitation.assessment).contains_eager(Assessment.couple),
+        selectinload(Invitation.partner),
+    )
+    if invitation.assessment.couple_id != couple_id:
+        abort(404)
+    return invitation
+
+
+@bp.route("/<int:couple_id>/invitations/<int:invitation_id>/reissue", methods=["POST"])
+@login_required
+def reissue(couple_id: int, invitation_id: int):
+    """A new link for one partner; the old link stops working at once."""
+    invitation = _load_invitation(couple_id, invitation_id)
+    form = ReissueForm()
+    if not form.validate_on_submit():
+        flash("Enter how many days the new link should work (1 to 90).", "error")
+        return redirect(url_for("couples.detail", couple_id=couple_id))
+    try:
+        raw = invitations.reissue(invitation, expiry_days=form.expiry_days.data)
+    except invitations.InvitationError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("couples.detail", couple_id=couple_id))
+    db.session.commit()
+    delivery = _deliver(invitation, raw) if form.send_email.data else "not_sent"
+    db.session.commit()
+    return _links_page(invitation.assessment.couple, [(invitation, raw, delivery)], "A new link")
+
+
+@bp.route("/<int:couple_id>/invitations/<int:invitation_id>/revoke", methods=["POST"])
+@login_required
+def revoke(couple_id: int, invitation_id: int):
+    """Stop one partner's link from working; saved answers stay."""
+    invitation = _load_invitation(couple_id, invitation_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        invitations.revoke(invitation)
+    except invitations.InvitationError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"{invitation.partner.display_name}'s link no longer works.", "success")
+    return redirect(url_for("couples.detail", couple_id=couple_id))
+
+
+@bp.route("/<int:couple_id>/invitations/<int:invitation_id>/remind", methods=["POST"])
+@login_required
+def remind(couple_id: int, invitation_id: int):
+    """Email one partner a reminder now, with a fresh link."""
+    invitation = _load_invitation(couple_id, invitation_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    name = invitation.partner.display_name
+    try:
+        invitations.send_reminder(invitation)
+    except invitations.InvitationError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    except (smtplib.SMTPException, OSError):
+        db.session.rollback()
+        log.warning("could not send a reminder email")
+        flash("The reminder could not be sent: the mail server did not accept it. Please try again later.", "error")
+    else:
+        db.session.commit()
+        flash(f"Reminder sent to {name}. Their earlier link was replaced by the one in the email.", "success")
+    return redirect(url_for("couples.detail", couple_id=couple_id))
+

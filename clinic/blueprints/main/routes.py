@@ -1,4 +1,4 @@
-from flask import render_template
+from flask import redirect, render_template, url_for
 from flask_login import login_required
 
 from clinic.blueprints.main import bp
@@ -7,8 +7,15 @@ from clinic.blueprints.main import bp
 @bp.route("/")
 @login_required
 def home():
-    """The signed-in clinician's start page."""
-    return render_template("main/home.html")
+    """Signed-in clinicians start on their couples."""
+    return redirect(url_for("couples.index"))
+
+
+@bp.route("/account")
+@login_required
+def account():
+    """The signed-in clinician's account details."""
+    return render_template("main/account.html")
 
 
 @bp.route("/healthz")

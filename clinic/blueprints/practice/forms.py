@@ -1,6 +1,8 @@
+from zoneinfo import available_timezones
+
 from flask_wtf import FlaskForm
-from wtforms import EmailField, StringField, SubmitField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms import EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
 
 class InviteClinicianForm(FlaskForm):
@@ -19,3 +21,35 @@ class ClinicianActionForm(FlaskForm):
     """An empty form: a button that carries the CSRF token."""
 
     submit = SubmitField()
+
+
+def _zone_choices() -> list[tuple[str, str]]:
+    return [(z, z.replace("_", " ")) for z in sorted(available_timezones()) if "/" in z or z == "UTC"]
+
+
+class PracticeSettingsForm(FlaskForm):
+    name = StringField("Practice name", validators=[DataRequired(), Length(max=120)])
+    timezone = SelectField("Time zone", description="Dates and times in Tandem are shown in this zone.")
+    invite_expiry_days = IntegerField(
+        "Questionnaire links work for (days)",
+        validators=[InputRequired(message="Enter a number of days."), NumberRange(min=1, max=90)],
+        description="The default for new links; you can change it for each assessment.",
+    )
+    reminder_after_days = IntegerField(
+        "Send a reminder after (days without submitting)",
+        validators=[InputRequired(message="Enter a number of days."), NumberRange(min=1, max=30)],
+    )
+    reminder_max = IntegerField(
+        "At most this many reminders per link",
+        validators=[InputRequired(message="Enter a number (0 turns reminders off)."), NumberRange(min=0, max=5)],
+    )
+    crisis_text = TextAreaField(
+        "Crisis information shown on the safety check",
+        validators=[DataRequired(), Length(max=2000)],
+        description="Word it for your region: emergency numbers and crisis lines your clients can reach.",
+    )
+    submit = SubmitField("Save settings")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = _zone_choices()

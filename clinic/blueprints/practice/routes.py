@@ -5,8 +5,9 @@ from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from clinic.blueprints.practice import bp
-from clinic.blueprints.practice.forms import ClinicianActionForm, InviteClinicianForm
+from clinic.blueprints.practice.forms import ClinicianActionForm, InviteClinicianForm, PracticeSettingsForm
 from clinic.extensions import db
+from clinic.links import external_url
 from clinic.mail import send_email
 from clinic.models import Clinician
 from clinic.scoping import get_or_404, scoped_select
@@ -32,10 +33,7 @@ def _invite_lifetime() -> timedelta:
 
 def _send_invitation(clinician: Clinician, token: str) -> str:
     """Email the invitation link and return it for the owner to copy."""
-    link = url_for("auth.open_invitation", token=token, _external=True)
-    base = current_app.config.get("BASE_URL")
-    if base:
-        link = base.rstrip("/") + url_for("auth.open_invitation", token=token)
+    link = external_url("auth.open_invitation", token=token)
     hours = current_app.config["CLINICIAN_INVITE_HOURS"]
     body = render_template(
         "email/clinician_invite.txt", clinician=clinician, owner=current_user, link=link, hours=hours
@@ -135,3 +133,17 @@ def reactivate(clinician_id: int):
     db.session.commit()
     flash(f"{clinician.name} can sign in again.", "success")
     return redirect(url_for("practice.clinicians"))
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@owner_required
+def settings():
+    """The practice's name, time zone, link and reminder defaults, and crisis text."""
+    practice = current_user.practice
+    form = PracticeSettingsForm(obj=practice)
+    if form.validate_on_submit():
+        form.populate_obj(practice)
+        db.session.commit()
+        flash("Settings saved.", "success")
+        return redirect(url_for("practice.settings"))
+    return render_template("practice/settings.html", form=form), (400 if form.errors else 200)

@@ -1,0 +1,96 @@
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    EmailField,
+    FormField,
+    IntegerField,
+    SearchField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
+from wtforms.form import Form
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from clinic.services.invitations import MAX_EXPIRY_DAYS
+
+STATUS_CHOICES = [
+    ("", "Any status"),
+    ("nothing_sent", "Nothing sent"),
+    ("waiting", "Waiting"),
+    ("in_progress", "In progress"),
+    ("completed", "Completed"),
+    ("expired", "Expired"),
+    ("archived", "Archived"),
+]
+
+
+class DashboardFilterForm(FlaskForm):
+    """The dashboard's search box and status filter (a GET form: no CSRF needed)."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField("Search by label", validators=[Optional(), Length(max=60)])
+    status = SelectField("Status", choices=STATUS_CHOICES, validators=[Optional()])
+    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=10_000)])
+
+
+class PartnerForm(Form):
+    display_name = StringField(
+        "Name", validators=[DataRequired(message="Each partner needs a name."), Length(max=80)],
+        description="How Tandem addresses them, e.g. a first name.",
+    )
+    email = EmailField(
+        "Email", validators=[Optional(), Email(message="Enter an email address like name@example.org."), Length(max=254)],
+        description="Optional: to email their link.",
+    )
+    pronouns = StringField("Pronouns", validators=[Optional(), Length(max=40)], description="Optional, e.g. she/her.")
+
+
+class CoupleForm(FlaskForm):
+    label = StringField(
+        "Label",
+        validators=[DataRequired(message="Give the couple a label, such as their initials."), Length(max=60)],
+        description="Shown on your dashboard and reports, e.g. initials. Partners never see it.",
+    )
+    partner_a = FormField(PartnerForm, label="Partner A")
+    partner_b = FormField(PartnerForm, label="Partner B")
+    clinician_id = SelectField("Therapist", coerce=int, validators=[Optional()])
+    submit = SubmitField("Save")
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class AssessmentForm(FlaskForm):
+    occasion = StringField(
+        "Occasion", validators=[DataRequired(message="Name the occasion, such as Intake."), Length(max=80)],
+        description='For example "Intake" or "Week 6".',
+    )
+    instruments = MultiCheckboxField("Questionnaires", validators=[DataRequired(message="Choose at least one questionnaire.")])
+    expiry_days = IntegerField(
+        "Links work for (days)",
+        validators=[InputRequired(message="Enter a number of days."), NumberRange(min=1, max=MAX_EXPIRY_DAYS)],
+    )
+    send_email = BooleanField("Email each partner their link now (partners without an email address get none)")
+    submit = SubmitField("Create links")
+
+
+class ReissueForm(FlaskForm):
+    expiry_days = IntegerField(
+        "New link works for (days)",
+        validators=[InputRequired(message="Enter a number of days."), NumberRange(min=1, max=MAX_EXPIRY_DAYS)],
+    )
+    send_email = BooleanField("Email the new link")
+    submit = SubmitField("Make a new link")
+
+
+class ActionForm(FlaskForm):
+    """A button that carries only the CSRF token."""
+
+    submit = SubmitField()
