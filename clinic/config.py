@@ -71,6 +71,10 @@ class Config:
     # Opening partner links: enough for a household, too few to guess a 256-bit token.
     LINK_OPEN_LIMIT = os.environ.get("LINK_OPEN_LIMIT", "20 per minute;200 per day")
 
+    # A CSRF token lives as long as the session that holds it: a partner without
+    # JavaScript may keep one questionnaire page open for hours before saving.
+    WTF_CSRF_TIME_LIMIT = None
+
     # Bodies larger than this are refused before any view runs (answers are small).
     MAX_CONTENT_LENGTH = 256 * 1024
 
@@ -133,4 +137,6 @@ def check_production(config) -> None:
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("DATABASE_URL must be set in production (e.g. postgresql://user@host/tandem).")
     if not (config.get("BASE_URL") or "").startswith("https://"):
-        raise ConfigError("BASE_URL must be the public https:// address of Tandem in production (used in emailed links).")
+        raise ConfigError(
+            "BASE_URL must be the public https:// address of Tandem in production (used in emailed links)."
+        )

@@ -8,7 +8,11 @@ from clinic.logs import RedactTokens, redact
 def test_redact_masks_invitation_tokens():
     line = '127.0.0.1 - - "GET /invite/Abc_def-123456789XYZabc HTTP/1.1" 302 -'
     assert redact(line) == '127.0.0.1 - - "GET /invite/[redacted] HTTP/1.1" 302 -'
+    assert (
+        redact('"GET /l/Q9x_-abcdefghijklmnopqrstuvwxyz0123456789 HTTP/1.1" 302') == '"GET /l/[redacted] HTTP/1.1" 302'
+    )
     assert redact("GET /signin HTTP/1.1") == "GET /signin HTTP/1.1"
+    assert redact("GET /couples/12 HTTP/1.1") == "GET /couples/12 HTTP/1.1"
 
 
 def test_access_log_record_is_rewritten_before_any_handler(app, caplog):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 
 import sqlalchemy as sa
-from flask import abort, render_template, session
+from flask import abort, make_response, render_template, session
 from sqlalchemy.orm import contains_eager
 
 from clinic.db_types import utcnow
@@ -30,7 +30,7 @@ def start(invitation: Invitation) -> None:
 
 def link_not_valid():
     """The one page for an unknown, expired, revoked or replaced link: it reveals nothing."""
-    return render_template("client/link_not_valid.html"), 404
+    return make_response(render_template("client/link_not_valid.html"), 404)
 
 
 def current_invitation(*, allow_submitted: bool = True) -> Invitation:

@@ -1,0 +1,105 @@
+"""The partner's forms: one built per instrument from its definition, and the final send."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from flask_wtf import FlaskForm
+from wtforms import Field, RadioField, SubmitField, TextAreaField
+from wtforms.validators import Length, Optional, ValidationError
+
+from instruments import Instrument
+
+# Field names get a prefix so an item id can never shadow a form attribute ("data", "meta"…).
+FIELD_PREFIX = "item_"
+CHOOSE_SHOWN = "Please choose one of the answers shown."
+
+
+class ChoiceAnswer(RadioField):
+    """One item's radio group; anything but one of its scale's values is refused in plain words."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError(CHOOSE_SHOWN) from None
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise ValidationError(CHOOSE_SHOWN) from None
+
+    @property
+    def chosen(self) -> bool:
+        """The page posted a choice for this item (an untouched group posts nothing)."""
+        return bool(self.raw_data and self.raw_data[0].strip())
+
+
+def storable_text(form, field) -> None:
+    """Refuse characters a database cannot keep (a NUL byte)."""
+    if field.data and "\x00" in field.data:
+        raise ValidationError("This answer contains a character that can't be saved. Please retype it.")
+
+
+class InstrumentForm(FlaskForm):
+    """One questionnaire page; the item fields are added per instrument by instrument_form()."""
+
+    save = SubmitField("Save and continue")
+    later = SubmitField("Save and finish later")
+
+    item_ids: Sequence[str] = ()
+
+    def items(self) -> Iterator[tuple[str, Field]]:
+        """(item id, field) in the order the partner sees them."""
+        for item_id in self.item_ids:
+            yield item_id, self[FIELD_PREFIX + item_id]
+
+    def answers(self) -> dict[str, int | str]:
+        """What this page post says: chosen answers, and every text box as typed ("" clears it).
+
+        A radio group left untouched posts nothing; it leaves the saved answer alone,
+        so a page opened before another tab saved never wipes that tab's answer.
+        """
+        answers: dict[str, int | str] = {}
+        for item_id, field in self.items():
+            if isinstance(field, ChoiceAnswer):
+                if field.chosen:
+                    answers[item_id] = field.data
+            elif field.raw_data:
+                answers[item_id] = field.data or ""
+        return answers
+
+
+def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping[str, int | str]) -> InstrumentForm:
+    """The page form for one instrument, items in the partner's order, saved answers pre-filled."""
+    fields: dict[str, Field] = {}
+    for item_id in order:
+        item = instrument.item(item_id)
+        if item.type == "choice":
+            scale = instrument.scale_of(item)
+            fields[FIELD_PREFIX + item_id] = ChoiceAnswer(
+                item.text,
+                choices=[(v.value, v.label) for v in scale.values],
+                coerce=int,
+                validators=[Optional()],
+            )
+        else:
+            limit = item.text_limit
+            fields[FIELD_PREFIX + item_id] = TextAreaField(
+                item.text,
+                description=f"Optional. Up to {limit} characters.",
+                validators=[
+                    Optional(),
+                    Length(max=limit, message=f"Please shorten this answer to {limit} characters or fewer."),
+                    storable_text,
+                ],
+            )
+    form_class = type("InstrumentPageForm", (InstrumentForm,), {**fields, "item_ids": tuple(order)})
+    return form_class(data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
+
+
+class SubmitForm(FlaskForm):
+    """Send the answers to the therapist (only the CSRF token travels)."""
+
+    send = SubmitField("Send my answers")

@@ -1,0 +1,260 @@
+"""A partner's answers: read, save (autosave and page posts), progress, and the one submission.
+
+Answers are stored one row per item, so two tabs saving different items never
+overwrite each other, and the same item saved twice keeps the later answer.
+Every save and the submission first update the invitation's own row with a
+condition on its state: that row is the lock that keeps a save from landing
+after the submission, and a second submission from scoring twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm.attributes import set_committed_value
+
+from clinic import catalog
+from clinic.db_types import utcnow
+from clinic.extensions import db
+from clinic.models import Answer, Invitation, Score
+from clinic.services.invitations import refresh_status
+from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, score
+from instruments.scoring import check_answers
+
+AnswerValue = int | str | None
+
+
+class ResponsesClosed(Exception):
+    """The invitation no longer takes answers: submitted, revoked or expired."""
+
+    def __init__(self, *, submitted: bool) -> None:
+        self.submitted = submitted
+        super().__init__("These answers have already been sent." if submitted else "This link no longer takes answers.")
+
+
+class UnknownInstrument(AnswerError):
+    """An instrument id that is not part of this invitation's assessment."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One questionnaire of the assessment as a partner moves through it."""
+
+    number: int  # 1-based position in the assessment
+    instrument: Instrument
+    answered: int  # choice items answered
+    total: int  # choice items (text items are optional notes and never count)
+    unanswered: tuple[str, ...]  # choice item ids not yet answered, in the partner's order
+
+    @property
+    def complete(self) -> bool:
+        return not self.unanswered
+
+
+def instrument_of(invitation: Invitation, instrument_id: str) -> Instrument:
+    """The instrument as this invitation's assessment asked it (its stored version)."""
+    for key, version in invitation.assessment.instrument_keys:
+        if key == instrument_id:
+            return catalog.instrument(key, version)
+    raise UnknownInstrument(f"{instrument_id!r} is not one of these questionnaires")
+
+
+def instruments_of(invitation: Invitation) -> list[Instrument]:
+    """Every instrument of the invitation's assessment, in the order partners fill them."""
+    return [catalog.instrument(key, version) for key, version in invitation.assessment.instrument_keys]
+
+
+def answers_for(invitation: Invitation) -> dict[str, dict[str, int | str]]:
+    """Everything this partner has saved, by instrument id then item id (one query)."""
+    rows = db.session.execute(
+        sa.select(Answer.instrument_id, Answer.item_id, Answer.value, Answer.text).where(
+            Answer.invitation_id == invitation.id
+        )
+    )
+    answers: dict[str, dict[str, int | str]] = {}
+    for instrument_id, item_id, value, text in rows:
+        answers.setdefault(instrument_id, {})[item_id] = value if value is not None else text
+    return answers
+
+
+def progress(invitation: Invitation, answers: Mapping[str, Mapping[str, int | str]]) -> list[Step]:
+    """Answered and unanswered choice items of each instrument, in assessment order."""
+    steps = []
+    for number, instrument in enumerate(instruments_of(invitation), start=1):
+        given = answers.get(instrument.id, {})
+        choice_ids = [
+            item_id
+            for item_id in item_order(instrument, seed=str(invitation.id))
+            if instrument.item(item_id).type == "choice"
+        ]
+        unanswered = tuple(item_id for item_id in choice_ids if item_id not in given)
+        steps.append(
+            Step(
+                number=number,
+                instrument=instrument,
+                answered=len(choice_ids) - len(unanswered),
+                total=len(choice_ids),
+                unanswered=unanswered,
+            )
+        )
+    return steps
+
+
+def _normalise(instrument: Instrument, answers: Mapping[str, AnswerValue]) -> dict[str, AnswerValue]:
+    """Answers checked against the instrument; "" and blank text become None (clear the answer)."""
+    cleaned: dict[str, AnswerValue] = {}
+    for item_id, value in answers.items():
+        if not isinstance(item_id, str):
+            raise AnswerError("item ids are text")
+        if isinstance(value, str):
+            # A NUL or a lone surrogate cannot be stored (PostgreSQL refuses NUL; UTF-8 refuses
+            # surrogates): refuse them here so the partner gets a 400, never a 500.
+            if "\x00" in value:
+                raise AnswerError(f"{item_id}: text contains a character that cannot be saved")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise AnswerError(f"{item_id}: text contains a character that cannot be saved") from None
+            if not value.strip():
+                value = None
+        cleaned[item_id] = value
+    check_answers(instrument, cleaned)
+    return cleaned
+
+
+def _upsert(rows: list[dict]) -> sa.Insert:
+    """INSERT … ON CONFLICT (invitation, instrument, item) DO UPDATE, in the session's dialect."""
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Answer).values(rows)
+    return statement.on_conflict_do_update(
+        index_elements=[Answer.invitation_id, Answer.instrument_id, Answer.item_id],
+        set_={
+            "value": statement.excluded.value,
+            "text": statement.excluded.text,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+
+
+def _closed_reason(invitation: Invitation) -> ResponsesClosed:
+    submitted_at = db.session.scalar(sa.select(Invitation.submitted_at).where(Invitation.id == invitation.id))
+    return ResponsesClosed(submitted=submitted_at is not None)
+
+
+def _open_condition(now):
+    return sa.and_(Invitation.submitted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now)
+
+
+def save_answers(invitation: Invitation, instrument_id: str, answers: Mapping[str, AnswerValue]) -> None:
+    """Save some answers to one instrument; None or "" clears an answer. Last write wins per item.
+
+    Raises AnswerError (nothing written) for an unknown instrument or item, a wrong
+    type or a value off the scale; ResponsesClosed once the link no longer takes answers.
+    """
+    if invitation.submitted_at is not None:
+        raise ResponsesClosed(submitted=True)
+    now = utcnow()
+    if not invitation.usable(now):
+        raise ResponsesClosed(submitted=False)
+    instrument = instrument_of(invitation, instrument_id)
+    cleaned = _normalise(instrument, answers)
+    if not cleaned:
+        return
+
+    first_start = invitation.started_at is None
+    # Conditional on the row's state, and it holds the row's lock until commit, so a
+    # submission in another tab either sees these answers or this save sees the submission.
+    touched = db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.id == invitation.id, _open_condition(now))
+        .values(last_activity_at=now, started_at=sa.func.coalesce(Invitation.started_at, now))
+        .execution_options(synchronize_session=False)
+    )
+    if touched.rowcount != 1:
+        raise _closed_reason(invitation)
+    set_committed_value(invitation, "last_activity_at", now)
+    if first_start:
+        set_committed_value(invitation, "started_at", now)
+
+    # Sorted rows keep the lock order the same for every writer.
+    rows = [
+        {
+            "invitation_id": invitation.id,
+            "instrument_id": instrument.id,
+            "item_id": item_id,
+            "value": value if isinstance(value, int) else None,
+            "text": value if isinstance(value, str) else None,
+            "updated_at": now,
+        }
+        for item_id, value in sorted(cleaned.items())
+        if value is not None
+    ]
+    cleared = sorted(item_id for item_id, value in cleaned.items() if value is None)
+    if rows:
+        db.session.execute(_upsert(rows))
+    if cleared:
+        db.session.execute(
+            sa.delete(Answer)
+            .where(
+                Answer.invitation_id == invitation.id,
+                Answer.instrument_id == instrument.id,
+                Answer.item_id.in_(cleared),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if first_start:
+        refresh_status(invitation.assessment.couple)
+    db.session.flush()
+
+
+def _measure_json(measures: Mapping[str, ScoreResult]) -> dict:
+    return {
+        measure_id: {"value": s.value, "valid": s.valid, "band": s.band.label if s.band else None}
+        for measure_id, s in measures.items()
+    }
+
+
+def result_json(result: Result) -> dict:
+    """What a Score row keeps: scores, bands and safety flags; never the answers themselves."""
+    return {
+        "scores": _measure_json(result.scores),
+        "totals": _measure_json(result.totals),
+        "flags": [{"item_id": flag.item_id, "level": flag.level} for flag in result.flags],
+    }
+
+
+def submit(invitation: Invitation) -> bool:
+    """Lock this partner's answers and record their scores; False if it was already submitted.
+
+    Only the request whose conditional UPDATE changes the row scores anything, so a
+    double click, a second tab or a retry changes nothing.
+    """
+    now = utcnow()
+    won = db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.id == invitation.id, _open_condition(now))
+        .values(submitted_at=now, last_activity_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        return False
+    set_committed_value(invitation, "submitted_at", now)
+    set_committed_value(invitation, "last_activity_at", now)
+    answers = answers_for(invitation)
+    rows = [
+        {
+            "invitation_id": invitation.id,
+            "instrument_id": instrument.id,
+            "instrument_version": instrument.version,
+            "result": result_json(score(instrument, answers.get(instrument.id, {}))),
+            "created_at": now,
+        }
+        for instrument in instruments_of(invitation)
+    ]
+    db.session.execute(sa.insert(Score), rows)
+    refresh_status(invitation.assessment.couple)
+    return True

@@ -1,0 +1,182 @@
+"""Bad input on the partner's pages: a clear 400 (or 404 for an unknown page) and nothing saved changes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_client import autosave, invitation_of, open_link, page_csrf, stored
+
+
+@pytest.fixture
+def jonah(owner_and_intake, make_client, db):
+    """Jonah's browser, with three answers already saved; returns (browser, csrf, invitation id)."""
+    assessment, tokens = owner_and_intake
+    browser = open_link(make_client, tokens[1])
+    csrf = page_csrf(browser)
+    for instrument, item, value in (
+        ("connection", "heard_1", 4),
+        ("safety", "afraid", 1),
+        ("life_context", "anything_else", "A saved note."),
+    ):
+        assert autosave(browser, instrument, item, value, csrf=csrf).status_code == 200
+    return browser, csrf, invitation_of(db, assessment, 1).id
+
+
+@pytest.fixture
+def owner_and_intake(make_practice, make_couple, make_assessment):
+    """A couple with the intake set, in a practice where another couple has only the check-in."""
+    owner = make_practice()
+    couple = make_couple(owner)
+    make_assessment(make_couple(owner), instruments=["checkin"])  # someone else's questionnaire
+    return make_assessment(couple)
+
+
+SAVED = {
+    ("connection", "heard_1"): 4,
+    ("safety", "afraid"): 1,
+    ("life_context", "anything_else"): "A saved note.",
+}
+
+BAD_BODIES = {
+    "unknown instrument": {"instrument": "nope", "item": "heard_1", "value": 3},
+    "another assessment's instrument": {"instrument": "checkin", "item": "satisfied", "value": 3},
+    "unknown item": {"instrument": "connection", "item": "nope", "value": 3},
+    "another instrument's item": {"instrument": "connection", "item": "afraid", "value": 1},
+    "above the scale": {"instrument": "connection", "item": "heard_1", "value": 6},
+    "below the scale": {"instrument": "connection", "item": "heard_1", "value": 0},
+    "negative": {"instrument": "safety", "item": "afraid", "value": -1},
+    "huge": {"instrument": "connection", "item": "heard_1", "value": 10**40},
+    "text for a choice": {"instrument": "connection", "item": "heard_1", "value": "4"},
+    "true for a choice": {"instrument": "connection", "item": "heard_1", "value": True},
+    "float for a choice": {"instrument": "connection", "item": "heard_1", "value": 4.0},
+    "list for a choice": {"instrument": "connection", "item": "heard_1", "value": [4]},
+    "object for a choice": {"instrument": "connection", "item": "heard_1", "value": {"value": 4}},
+    "number for text": {"instrument": "life_context", "item": "anything_else", "value": 5},
+    "text over its limit": {"instrument": "life_context", "item": "anything_else", "value": "x" * 501},
+    "NUL in text": {"instrument": "life_context", "item": "anything_else", "value": "a\x00b"},
+    "value missing": {"instrument": "connection", "item": "heard_1"},
+    "extra key": {"instrument": "connection", "item": "heard_1", "value": 3, "partner": 2},
+    "instrument not text": {"instrument": 1, "item": "heard_1", "value": 3},
+    "item not text": {"instrument": "connection", "item": ["heard_1"], "value": 3},
+    "item unhashable": {"instrument": "connection", "item": {"id": "heard_1"}, "value": 3},
+    "a list": [{"instrument": "connection", "item": "heard_1", "value": 3}],
+    "null": None,
+    "a number": 3,
+}
+
+RAW_BODIES = {
+    "cut off": b'{"instrument": "connection", "item": "heard_1", "value": ',
+    "not JSON": b"value=3",
+    "not UTF-8": b'{"instrument": "connection", "item": "heard_1", "value": "\xff\xfe"}',
+    "lone surrogate": b'{"instrument": "life_context", "item": "anything_else", "value": "\\ud800"}',
+    "NaN": b'{"instrument": "connection", "item": "heard_1", "value": NaN}',
+    "Infinity": b'{"instrument": "connection", "item": "heard_1", "value": Infinity}',
+    "deeply nested": b"[" * 10_000,
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("body", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+def test_autosave_refuses_bad_answers_and_keeps_what_was_saved(body, jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.post("/q/autosave", json=body, headers={"X-CSRFToken": csrf})
+    assert response.status_code == 400
+    assert response.is_json and response.get_json()["error"]
+    assert stored(db, invitation_id) == SAVED
+
+
+@pytest.mark.parametrize("raw", RAW_BODIES.values(), ids=RAW_BODIES.keys())
+def test_autosave_refuses_malformed_json(raw, jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.post("/q/autosave", data=raw, headers={"X-CSRFToken": csrf, "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert response.get_json()["error"]
+    assert stored(db, invitation_id) == SAVED
+
+
+def test_autosave_wants_json(jonah, db):
+    browser, csrf, invitation_id = jonah
+    body = json.dumps({"instrument": "connection", "item": "heard_1", "value": 2})
+    response = browser.post("/q/autosave", data=body, headers={"X-CSRFToken": csrf, "Content-Type": "text/plain"})
+    assert response.status_code == 400 and response.get_json()["error"] == "Answers are sent as JSON."
+    assert stored(db, invitation_id) == SAVED
+
+
+@pytest.mark.parametrize("size", [20 * 1024, 300 * 1024], ids=["over the autosave limit", "over the app's limit"])
+def test_oversized_bodies_are_refused(size, jonah, db):
+    browser, csrf, invitation_id = jonah
+    body = {"instrument": "life_context", "item": "anything_else", "value": "x" * size}
+    response = browser.post("/q/autosave", json=body, headers={"X-CSRFToken": csrf})
+    assert response.status_code == 400
+    assert "more than an answer can hold" in response.get_json()["error"]
+    page = browser.post("/q/life_context", data={"csrf_token": csrf, "item_anything_else": "x" * size})
+    assert page.status_code == 400
+    assert stored(db, invitation_id) == SAVED
+
+
+def test_autosave_without_the_csrf_token_is_refused_in_json(jonah, db):
+    browser, _, invitation_id = jonah
+    response = browser.post("/q/autosave", json={"instrument": "connection", "item": "heard_1", "value": 2})
+    assert response.status_code == 400 and "reload" in response.get_json()["error"]
+    page = browser.post("/q/connection", data={"item_heard_1": "2"})
+    assert page.status_code == 400 and "open too long" in page.get_data(as_text=True)
+    assert stored(db, invitation_id) == SAVED
+
+
+BAD_POSTS = {
+    "above the scale": ({"item_heard_2": "5", "item_heard_1": "6"}, "heard_1"),
+    "not a number": ({"item_heard_2": "5", "item_heard_1": "four"}, "heard_1"),
+    "a decimal": ({"item_heard_2": "5", "item_heard_1": "4.0"}, "heard_1"),
+    "a huge number": ({"item_heard_2": "5", "item_heard_1": "9" * 5000}, "heard_1"),
+}
+
+
+@pytest.mark.parametrize(("data", "bad_item"), BAD_POSTS.values(), ids=BAD_POSTS.keys())
+def test_page_post_with_a_bad_answer_saves_nothing_and_says_where(data, bad_item, jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.post("/q/connection", data={"csrf_token": csrf, **data})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'role="alert"' in page and "Please check the answers marked below." in page
+    # The message sits in the question's own fieldset, tied to it for screen readers.
+    fieldset = page[page.index(f'id="q-{bad_item}"') :]
+    fieldset = fieldset[: fieldset.index("</fieldset>")]
+    assert f'aria-describedby="q-{bad_item}-error"' in fieldset
+    assert "Please choose one of the answers shown." in fieldset
+    # The good answer on the same page was not saved either: a page saves all or nothing.
+    assert stored(db, invitation_id) == SAVED
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("x" * 501, "Please shorten this answer to 500 characters or fewer."), ("a\x00b", "be saved. Please retype it.")],
+)
+def test_page_post_with_bad_text_saves_nothing(text, message, jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.post("/q/life_context", data={"csrf_token": csrf, "item_work": "2", "item_anything_else": text})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert message in page and 'aria-invalid="true"' in page
+    assert stored(db, invitation_id) == SAVED
+
+
+def test_unknown_fields_in_a_page_post_are_ignored(jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.post(
+        "/q/connection", data={"csrf_token": csrf, "item_heard_2": "2", "item_afraid": "4", "item_nope": "1"}
+    )
+    assert response.status_code == 302
+    assert stored(db, invitation_id) == {**SAVED, ("connection", "heard_2"): 2}
+
+
+@pytest.mark.parametrize("instrument_id", ["nope", "checkin", "Connection", "connection%00", "safety.yaml"])
+def test_unknown_questionnaire_pages_are_404(instrument_id, jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.get(f"/q/{instrument_id}")
+    assert response.status_code == 404
+    page = response.get_data(as_text=True)
+    assert "We couldn't find that page" in page and 'href="/q"' in page and "/signin" not in page
+    assert browser.post(f"/q/{instrument_id}", data={"csrf_token": csrf, "item_heard_1": "1"}).status_code == 404
+    assert stored(db, invitation_id) == SAVED
