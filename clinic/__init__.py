@@ -54,6 +54,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     from clinic.blueprints.auth import bp as auth_bp
     from clinic.blueprints.client import bp as client_bp
     from clinic.blueprints.couples import bp as couples_bp
+    from clinic.blueprints.library import bp as library_bp
     from clinic.blueprints.main import bp as main_bp
     from clinic.blueprints.practice import bp as practice_bp
 
@@ -62,6 +63,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     app.register_blueprint(practice_bp)
     app.register_blueprint(couples_bp)
     app.register_blueprint(client_bp)
+    app.register_blueprint(library_bp)
 
     from clinic import templating
 

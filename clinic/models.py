@@ -186,6 +186,8 @@ class Couple(TimestampMixin, db.Model):
     # When WAITING or IN_PROGRESS turns into EXPIRED by itself (the last open link's expiry).
     status_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The therapist's own preparation notes for the next session (never shown to clients).
+    prep_notes: Mapped[str] = mapped_column(sa.Text, default="", server_default=sa.text("''"))
 
     practice: Mapped[Practice] = relationship(lazy="raise_on_sql")
     clinician: Mapped[Clinician] = relationship(lazy="raise_on_sql")
@@ -351,3 +353,23 @@ class Score(db.Model):
 
     def __repr__(self) -> str:
         return f"<Score {self.id}>"
+
+
+class SafetyReview(db.Model):
+    """A therapist's acknowledgement of one safety flag, with a short note."""
+
+    __tablename__ = "safety_review"
+    __table_args__ = (sa.UniqueConstraint("invitation_id", "instrument_id", "item_id", name="uq_safety_review_flag"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitation.id", ondelete="CASCADE"), index=True)
+    instrument_id: Mapped[str] = mapped_column(sa.String(40))
+    item_id: Mapped[str] = mapped_column(sa.String(60))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id", ondelete="SET NULL"))
+    reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    reviewed_by: Mapped[Clinician | None] = relationship(lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return f"<SafetyReview {self.id}>"

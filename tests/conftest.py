@@ -297,3 +297,21 @@ def count_queries(app):
             sa.event.remove(engine, "before_cursor_execute", record)
 
     return counting
+
+
+@pytest.fixture
+def answer_as(db):
+    """Save (and by default submit) a partner's answers through the services, by link token."""
+    from clinic.services import responses
+
+    def answer(token: str, by_instrument: dict[str, dict[str, int | str]], *, submit: bool = True):
+        invitation = invitations.find_by_token(token)
+        assert invitation is not None, "unknown token"
+        for instrument_id, answers in by_instrument.items():
+            responses.save_answers(invitation, instrument_id, answers)
+        if submit:
+            assert responses.submit(invitation)
+        db.session.commit()
+        return invitation
+
+    return answer

@@ -102,7 +102,9 @@ def test_edit_couple(client, make_practice, make_couple, db):
     db.session.expire_all()
     couple = db.session.get(Couple, couple.id)
     assert couple.label == "A & B (2)"
-    names = db.session.scalars(sa.select(Partner.display_name).where(Partner.couple_id == couple.id).order_by(Partner.position)).all()
+    names = db.session.scalars(
+        sa.select(Partner.display_name).where(Partner.couple_id == couple.id).order_by(Partner.position)
+    ).all()
     assert names == ["Anna", "Mika"]
 
 
@@ -167,10 +169,16 @@ def test_status_filter(client, make_practice, make_couple, make_assessment, db):
     # Let one couple's links run out: the stored status still says waiting.
     db.session.execute(
         sa.update(Invitation)
-        .where(Invitation.assessment_id.in_(sa.select(sa.text("id")).select_from(sa.text("assessment")).where(sa.text(f"couple_id = {gone.id}"))))
+        .where(
+            Invitation.assessment_id.in_(
+                sa.select(sa.text("id")).select_from(sa.text("assessment")).where(sa.text(f"couple_id = {gone.id}"))
+            )
+        )
         .values(expires_at=utcnow() - timedelta(minutes=1))
     )
-    db.session.execute(sa.update(Couple).where(Couple.id == gone.id).values(status_until=utcnow() - timedelta(minutes=1)))
+    db.session.execute(
+        sa.update(Couple).where(Couple.id == gone.id).values(status_until=utcnow() - timedelta(minutes=1))
+    )
     db.session.commit()
     login(client, owner)
 

@@ -141,7 +141,9 @@ def test_assessment_remembers_instrument_versions(client, owner, make_couple, db
     assert db.session.scalar(sa.select(Assessment.instruments)) == [["checkin", 1], ["connection", 1]]
 
 
-def test_reissue_kills_the_old_link_and_shows_the_new_once(client, owner, make_couple, make_assessment, make_client, smtp, db):
+def test_reissue_kills_the_old_link_and_shows_the_new_once(
+    client, owner, make_couple, make_assessment, make_client, smtp, db
+):
     couple = make_couple(owner)
     _, tokens = make_assessment(couple)
     invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(tokens[1])))
@@ -153,7 +155,7 @@ def test_reissue_kills_the_old_link_and_shows_the_new_once(client, owner, make_c
         f"/couples/{couple.id}/invitations/{invitation.id}/reissue", {"expiry_days": "3", "send_email": "y"}
     )
     assert response.status_code == 200
-    (new_link, new_token), = LINK.findall(response.get_data(as_text=True))
+    ((new_link, new_token),) = LINK.findall(response.get_data(as_text=True))
     assert new_token != tokens[1]
     assert len(smtp) == 1 and new_link in smtp[0].get_content()
 
@@ -183,7 +185,7 @@ def test_revoked_link_can_be_reissued(client, owner, make_couple, make_assessmen
     login(client, owner)
     client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/revoke")
     response = client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/reissue", {"expiry_days": "7"})
-    (_, token), = LINK.findall(response.get_data(as_text=True))
+    ((_, token),) = LINK.findall(response.get_data(as_text=True))
     assert make_client().get(f"/l/{token}").status_code == 302
 
 
@@ -205,7 +207,9 @@ def test_remind_now_sends_a_fresh_link_with_the_same_deadline(client, owner, mak
 
 
 @pytest.mark.parametrize("action", ["revoke", "remind", "reissue"])
-def test_invitation_actions_on_foreign_ids_are_404(action, make_client, make_practice, make_clinician, make_couple, make_assessment, db):
+def test_invitation_actions_on_foreign_ids_are_404(
+    action, make_client, make_practice, make_clinician, make_couple, make_assessment, db
+):
     owner = make_practice()
     couple = make_couple(make_clinician(owner))
     other_couple = make_couple(owner)
@@ -218,7 +222,10 @@ def test_invitation_actions_on_foreign_ids_are_404(action, make_client, make_pra
     assert colleague.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/{action}", data).status_code == 404
     # The right invitation under the wrong couple is 404 too, even for the owner.
     owner_browser = login(make_client(), owner)
-    assert owner_browser.post_form(f"/couples/{other_couple.id}/invitations/{invitation_id}/{action}", data).status_code == 404
+    assert (
+        owner_browser.post_form(f"/couples/{other_couple.id}/invitations/{invitation_id}/{action}", data).status_code
+        == 404
+    )
     db.session.expire_all()
     invitation = db.session.get(Invitation, invitation_id)
     assert invitation.revoked_at is None and invitation.reminders_sent == 0
@@ -266,7 +273,9 @@ def test_send_reminders_follows_the_practice_rules(app, owner, make_couple, make
 
 
 @pytest.mark.parametrize("state", ["submitted", "revoked", "expired", "archived"])
-def test_no_reminder_after_submission_revocation_expiry_or_archive(state, app, owner, make_couple, make_assessment, smtp, db):
+def test_no_reminder_after_submission_revocation_expiry_or_archive(
+    state, app, owner, make_couple, make_assessment, smtp, db
+):
     couple = make_couple(owner)
     assessment, _ = make_assessment(couple)
     ids = [i.id for i in assessment.invitations]
@@ -319,7 +328,11 @@ def test_owner_changes_practice_settings(client, owner, db):
     db.session.expire_all()
     practice = db.session.get(Practice, owner.practice_id)
     assert (practice.name, practice.timezone, practice.invite_expiry_days, practice.reminder_max) == (
-        "Lakeside Practice", "Europe/Dublin", 10, 0)
+        "Lakeside Practice",
+        "Europe/Dublin",
+        10,
+        0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -332,8 +345,14 @@ def test_owner_changes_practice_settings(client, owner, db):
 )
 def test_settings_validation(field, value, message, client, owner):
     login(client, owner)
-    data = {"name": "X", "timezone": "UTC", "invite_expiry_days": "14", "reminder_after_days": "3",
-            "reminder_max": "2", "crisis_text": "Call 911."}
+    data = {
+        "name": "X",
+        "timezone": "UTC",
+        "invite_expiry_days": "14",
+        "reminder_after_days": "3",
+        "reminder_max": "2",
+        "crisis_text": "Call 911.",
+    }
     data[field] = value
     response = client.post_form("/practice/settings", data)
     assert response.status_code == 400

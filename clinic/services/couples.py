@@ -83,3 +83,15 @@ def set_archived(couple: Couple, archived: bool) -> None:
     if archived:
         invitations.revoke_all_open(couple)
     db.session.flush()
+
+
+PREP_NOTES_LIMIT = 20_000
+
+
+def save_prep_notes(couple: Couple, notes: str) -> None:
+    """Keep the therapist's preparation notes with the couple."""
+    notes = (notes or "").replace("\r\n", "\n").strip()
+    if len(notes) > PREP_NOTES_LIMIT:
+        raise CoupleError(f"Notes can be up to {PREP_NOTES_LIMIT:,} characters.")
+    couple.prep_notes = notes
+    db.session.flush()

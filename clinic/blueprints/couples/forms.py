@@ -9,6 +9,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.form import Form
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
@@ -40,11 +41,13 @@ class DashboardFilterForm(FlaskForm):
 
 class PartnerForm(Form):
     display_name = StringField(
-        "Name", validators=[DataRequired(message="Each partner needs a name."), Length(max=80)],
+        "Name",
+        validators=[DataRequired(message="Each partner needs a name."), Length(max=80)],
         description="How Tandem addresses them, e.g. a first name.",
     )
     email = EmailField(
-        "Email", validators=[Optional(), Email(message="Enter an email address like name@example.org."), Length(max=254)],
+        "Email",
+        validators=[Optional(), Email(message="Enter an email address like name@example.org."), Length(max=254)],
         description="Optional: to email their link.",
     )
     pronouns = StringField("Pronouns", validators=[Optional(), Length(max=40)], description="Optional, e.g. she/her.")
@@ -69,10 +72,13 @@ class MultiCheckboxField(SelectMultipleField):
 
 class AssessmentForm(FlaskForm):
     occasion = StringField(
-        "Occasion", validators=[DataRequired(message="Name the occasion, such as Intake."), Length(max=80)],
+        "Occasion",
+        validators=[DataRequired(message="Name the occasion, such as Intake."), Length(max=80)],
         description='For example "Intake" or "Week 6".',
     )
-    instruments = MultiCheckboxField("Questionnaires", validators=[DataRequired(message="Choose at least one questionnaire.")])
+    instruments = MultiCheckboxField(
+        "Questionnaires", validators=[DataRequired(message="Choose at least one questionnaire.")]
+    )
     expiry_days = IntegerField(
         "Links work for (days)",
         validators=[InputRequired(message="Enter a number of days."), NumberRange(min=1, max=MAX_EXPIRY_DAYS)],
@@ -94,3 +100,17 @@ class ActionForm(FlaskForm):
     """A button that carries only the CSRF token."""
 
     submit = SubmitField()
+
+
+class SafetyReviewForm(FlaskForm):
+    note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=1000)])
+    submit = SubmitField("Mark reviewed")
+
+
+class PrepNotesForm(FlaskForm):
+    notes = TextAreaField(
+        "Your notes for the next session",
+        validators=[Optional(), Length(max=20_000)],
+        description="Only you (and the practice owner) see these. They appear in the session-prep report.",
+    )
+    submit = SubmitField("Save notes")

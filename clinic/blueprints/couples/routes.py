@@ -5,7 +5,7 @@ import segno
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy.orm import contains_eager, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
 from clinic import catalog
 from clinic.blueprints.couples import bp
@@ -14,13 +14,17 @@ from clinic.blueprints.couples.forms import (
     AssessmentForm,
     CoupleForm,
     DashboardFilterForm,
+    PrepNotesForm,
     ReissueForm,
+    SafetyReviewForm,
 )
+from clinic.blueprints.couples.views import charts_for
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation
+from clinic.results import load_couple_results
 from clinic.scoping import get_or_404, scoped_select
-from clinic.services import couples, invitations
+from clinic.services import couples, invitations, safety
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
@@ -170,22 +174,77 @@ def _load_couple(couple_id: int) -> Couple:
 @bp.route("/<int:couple_id>")
 @login_required
 def detail(couple_id: int):
-    """One couple: partners, assessments and where each partner's link stands."""
-    couple = _load_couple(couple_id)
-    clinician = db.session.get(Clinician, couple.clinician_id)
-    practice = current_user.practice
+    """The couple view: safety first, both partners side by side, change over time, and the links."""
+    couple = get_or_404(Couple, couple_id, joinedload(Couple.clinician))
+    results = load_couple_results(couple)
+    clinician = couple.clinician
+    shown = _shown_assessment(results, request.args.get("assessment", type=int))
     registry = catalog.registry()
     return render_template(
         "couples/detail.html",
         couple=couple,
         clinician=clinician,
-        partners={p.id: p for p in couple.partners},
-        assessments=list(reversed(couple.assessments)),
-        titles={key: registry.get(*key).title for a in couple.assessments for key in a.instrument_keys},
+        results=results,
+        shown=shown,
+        partners=results.partners,
+        partners_by_id={p.id: p for p in results.partners.values()},
+        assessments=list(reversed(results.assessments)),
+        titles={key: registry.get(*key).title for a in results.assessments for key in a.instrument_keys},
         action_form=ActionForm(),
-        reissue_form=ReissueForm(formdata=None, expiry_days=practice.invite_expiry_days),
+        reissue_form=ReissueForm(formdata=None, expiry_days=current_user.practice.invite_expiry_days),
+        review_form=SafetyReviewForm(formdata=None),
+        notes_form=PrepNotesForm(formdata=None, notes=couple.prep_notes),
+        charts=charts_for(results, shown),
         now=utcnow(),
     )
+
+
+def _shown_assessment(results, wanted: int | None):
+    """The assessment whose results the page shows: the one asked for, else the latest with answers."""
+    by_id = {a.id: a for a in results.assessments}
+    if wanted is not None:
+        if wanted not in by_id:
+            abort(404)
+        return by_id[wanted]
+    for assessment in reversed(results.assessments):
+        if any(results.submitted[assessment.id].values()):
+            return assessment
+    return None
+
+
+@bp.route("/<int:couple_id>/notes", methods=["POST"])
+@login_required
+def save_notes(couple_id: int):
+    """Save the therapist's preparation notes."""
+    couple = get_or_404(Couple, couple_id)
+    form = PrepNotesForm()
+    if not form.validate_on_submit():
+        flash("The notes could not be saved: " + " ".join(form.notes.errors or ["please try again."]), "error")
+        return redirect(url_for("couples.detail", couple_id=couple_id) + "#notes")
+    couples.save_prep_notes(couple, form.notes.data)
+    db.session.commit()
+    flash("Notes saved.", "success")
+    return redirect(url_for("couples.detail", couple_id=couple_id) + "#notes")
+
+
+@bp.route("/<int:couple_id>/safety/<int:invitation_id>/<instrument_id>/<item_id>", methods=["POST"])
+@login_required
+def review_safety(couple_id: int, invitation_id: int, instrument_id: str, item_id: str):
+    """Mark one safety flag as reviewed, with a short note."""
+    invitation = _load_invitation(couple_id, invitation_id)
+    form = SafetyReviewForm()
+    if not form.validate_on_submit():
+        flash("The note is too long (at most 1,000 characters).", "error")
+        return redirect(url_for("couples.detail", couple_id=couple_id) + "#safety")
+    try:
+        safety.review_flag(
+            invitation, instrument_id=instrument_id, item_id=item_id, note=form.note.data, by=current_user
+        )
+    except safety.SafetyError:
+        abort(404)
+    db.session.commit()
+    flash("Safety flag marked as reviewed.", "success")
+    return redirect(url_for("couples.detail", couple_id=couple_id) + "#safety")
 
 
 @bp.route("/<int:couple_id>/edit", methods=["GET", "POST"])
@@ -198,8 +257,16 @@ def edit(couple_id: int):
         data={
             "label": couple.label,
             "clinician_id": couple.clinician_id,
-            "partner_a": {"display_name": partner_a.display_name, "email": partner_a.email, "pronouns": partner_a.pronouns},
-            "partner_b": {"display_name": partner_b.display_name, "email": partner_b.email, "pronouns": partner_b.pronouns},
+            "partner_a": {
+                "display_name": partner_a.display_name,
+                "email": partner_a.email,
+                "pronouns": partner_a.pronouns,
+            },
+            "partner_b": {
+                "display_name": partner_b.display_name,
+                "email": partner_b.email,
+                "pronouns": partner_b.pronouns,
+            },
         }
     )
     _clinician_choices(form)
@@ -392,4 +459,3 @@ def remind(couple_id: int, invitation_id: int):
         db.session.commit()
         flash(f"Reminder sent to {name}. Their earlier link was replaced by the one in the email.", "success")
     return redirect(url_for("couples.detail", couple_id=couple_id))
-

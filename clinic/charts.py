@@ -1,0 +1,370 @@
+"""Server-side SVG charts of partners' scores, as self-contained strings for HTML pages and PDFs."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from typing import NamedTuple
+from xml.sax.saxutils import escape
+
+# Each partner keeps one colour everywhere (PRODUCT.md "Look and feel"), and a
+# shape too, so colour is never the only signal.
+COLOUR_A = "#0072B2"
+COLOUR_B = "#E69F00"
+INK = "#1f2933"
+MUTED = "#52606d"
+GRID = "#d9e2e7"
+GRID_LIGHT = "#e9eef1"
+CONNECTOR = "#9aa5b1"
+FONT = "DejaVu Sans, sans-serif"
+
+WIDTH = 640
+# Symmetric margins put the middle of the scale at WIDTH / 2, and leave room
+# for a value written beside a marker at either end of the axis.
+PLOT_LEFT = 64
+PLOT_RIGHT = 576
+NOT_ENOUGH = "not enough answers"
+
+# DejaVu Sans is wide; 0.62 em per character keeps estimated text inside the box.
+_CHAR_EM = 0.62
+_MARKER_R = 6.0
+_SQUARE = 11.0
+_VALUE_GAP = 10.0
+# Characters XML 1.0 cannot carry at all; escaping cannot save them, so they go.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHART_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+_DUMBBELL_TOP = 40
+_ROW_HEIGHT = 52
+_NOTE_HEIGHT = 18
+
+# The scale runs from _TREND_LOW_Y (low) up to _TREND_HIGH_Y (high); the room
+# around it holds a value written above the highest or below the lowest marker.
+_TREND_HIGH_Y = 58
+_TREND_LOW_Y = 264
+_TREND_AXIS_Y = 288
+_TREND_INSET = 48
+
+
+class Row(NamedTuple):
+    """One subscale in a dumbbell chart: its label and each partner's score."""
+
+    label: str
+    a: float | None
+    b: float | None
+
+
+class Point(NamedTuple):
+    """One assessment in a trend chart: its occasion label and each partner's score."""
+
+    occasion: str
+    a: float | None
+    b: float | None
+
+
+def dumbbell(
+    rows: Sequence[tuple[str, float | None, float | None]],
+    *,
+    low: float,
+    high: float,
+    title: str,
+    names: tuple[str, str] = ("Partner A", "Partner B"),
+    chart_id: str | None = None,
+) -> str:
+    """Draw each row's two scores on one low-to-high axis, joined by a line, as an SVG string."""
+    _check_range(low, high)
+    table = [Row(*row) for row in rows]
+    if not table:
+        raise ValueError("a dumbbell chart needs at least one row")
+    for row in table:
+        _check_value(row.a, low, high)
+        _check_value(row.b, low, high)
+    ident = _ident(chart_id, "dumbbell", table, low, high, title, names)
+
+    def x_of(value: float) -> float:
+        return PLOT_LEFT + (value - low) / (high - low) * (PLOT_RIGHT - PLOT_LEFT)
+
+    ticks = _ticks(low, high)
+    body: list[str] = []
+    y = _DUMBBELL_TOP
+    for row in table:
+        body.append(_text(16, y + 16, _fit(row.label, WIDTH - 32, 14), size=14, weight="bold"))
+        track = y + 38
+        body.append(_line(PLOT_LEFT, track, PLOT_RIGHT, track, GRID, 1))
+        present = [(p, v) for p, v in (("a", row.a), ("b", row.b)) if v is not None]
+        if len(present) == 2:
+            body.append(_line(x_of(row.a), track, x_of(row.b), track, CONNECTOR, 3))
+        # The lower value is written on its left, the higher on its right, so
+        # the two numbers never sit on top of each other.
+        lower = min(present, key=lambda pv: (pv[1], pv[0]))[0] if len(present) == 2 else None
+        for partner, value in sorted(present, key=lambda pv: pv[0], reverse=True):
+            # B first, so A's circle sits on B's square when they are equal and both stay visible.
+            body.append(_marker(partner, x_of(value), track))
+        for partner, value in present:
+            x = x_of(value)
+            left = partner == lower if lower else x > PLOT_RIGHT - 48
+            tx, anchor = (x - _VALUE_GAP, "end") if left else (x + _VALUE_GAP, "start")
+            body.append(_value_label(tx, track + 4.5, value, anchor=anchor, partner=partner))
+        y += _ROW_HEIGHT
+        for partner, value, name in (("a", row.a, names[0]), ("b", row.b, names[1])):
+            if value is None:
+                body.append(_marker(partner, PLOT_LEFT + 6, y + 2, hollow=True, scale=0.8))
+                note = _fit(f"{name}: {NOT_ENOUGH}", PLOT_RIGHT - PLOT_LEFT - 16, 12)
+                body.append(_text(PLOT_LEFT + 18, y + 6, note, size=12, fill=MUTED, partner=partner))
+                y += _NOTE_HEIGHT
+    axis = y + 8
+    grid = [_line(x_of(t), _DUMBBELL_TOP + 24, x_of(t), axis, GRID_LIGHT, 1) for t in ticks]
+    axis_parts = [_line(PLOT_LEFT, axis, PLOT_RIGHT, axis, MUTED, 1)]
+    for t in ticks:
+        axis_parts.append(_line(x_of(t), axis, x_of(t), axis + 6, MUTED, 1))
+        axis_parts.append(_text(x_of(t), axis + 22, _value(t, tick=True), size=12, anchor="middle", fill=MUTED))
+    height = axis + 34
+
+    lines = [f"Scores from {_value(low, tick=True)} to {_value(high, tick=True)}."]
+    for row in table:
+        lines.append(f"{row.label}: {_described(names[0], row.a)}, {_described(names[1], row.b)}.")
+    return _svg(ident, height, title, " ".join(lines), [_legend(names), *grid, *body, *axis_parts])
+
+
+def trend(
+    series: Sequence[tuple[str, float | None, float | None]],
+    *,
+    low: float,
+    high: float,
+    title: str,
+    names: tuple[str, str] = ("Partner A", "Partner B"),
+    chart_id: str | None = None,
+) -> str:
+    """Draw one subscale's scores across assessments, one line per partner, as an SVG string."""
+    _check_range(low, high)
+    points = [Point(*point) for point in series]
+    if not points:
+        raise ValueError("a trend chart needs at least one assessment")
+    for point in points:
+        _check_value(point.a, low, high)
+        _check_value(point.b, low, high)
+    ident = _ident(chart_id, "trend", points, low, high, title, names)
+
+    first, last = PLOT_LEFT + _TREND_INSET, PLOT_RIGHT - _TREND_INSET
+    step = (last - first) / (len(points) - 1) if len(points) > 1 else 0.0
+    xs = [first + i * step for i in range(len(points))] if len(points) > 1 else [(first + last) / 2]
+    column = step if len(points) > 1 else float(last - first)
+
+    def y_of(value: float) -> float:
+        return _TREND_LOW_Y - (value - low) / (high - low) * (_TREND_LOW_Y - _TREND_HIGH_Y)
+
+    parts: list[str] = [_legend(names)]
+    for t in _ticks(low, high):
+        parts.append(_line(PLOT_LEFT, y_of(t), PLOT_RIGHT, y_of(t), GRID, 1))
+        parts.append(_text(PLOT_LEFT - 10, y_of(t) + 4, _value(t, tick=True), size=12, anchor="end", fill=MUTED))
+    parts.append(_line(PLOT_LEFT, _TREND_AXIS_Y, PLOT_RIGHT, _TREND_AXIS_Y, MUTED, 1))
+
+    for partner in ("b", "a"):
+        # A missing score breaks the line: joining across it would draw a score nobody gave.
+        run: list[tuple[float, float]] = []
+        for x, point in zip(xs, points, strict=True):
+            value = getattr(point, partner)
+            if value is None:
+                parts.extend(_polyline(run, partner))
+                run = []
+            else:
+                run.append((x, y_of(value)))
+        parts.extend(_polyline(run, partner))
+
+    label_room = min(column, 200.0) - 8
+    for x, point in zip(xs, points, strict=True):
+        present = [(p, v) for p, v in (("a", point.a), ("b", point.b)) if v is not None]
+        for partner, value in sorted(present, key=lambda pv: pv[0], reverse=True):
+            parts.append(_marker(partner, x, y_of(value)))
+        # The higher value is written above its marker and the lower below, so they never overlap.
+        upper = max(present, key=lambda pv: (pv[1], pv[0] == "a"))[0] if len(present) == 2 else None
+        for partner, value in present:
+            above = partner == upper if upper else True
+            ty = y_of(value) - 12 if above else y_of(value) + 20
+            parts.append(_value_label(x, ty, value, anchor="middle", partner=partner))
+        parts.append(_text(x, _TREND_AXIS_Y + 20, _fit(point.occasion, label_room, 12), size=12, anchor="middle"))
+
+    # Missing scores are listed under the chart, one line per partner: a
+    # column is too narrow for the words once there are several assessments.
+    y = _TREND_AXIS_Y + 44
+    for partner, name in (("a", names[0]), ("b", names[1])):
+        gaps = [point.occasion for point in points if getattr(point, partner) is None]
+        if gaps:
+            note = _fit(f"{name}: {NOT_ENOUGH} at {', '.join(gaps)}", WIDTH - 32 - 14, 12)
+            parts.append(_marker(partner, 22, y - 4, hollow=True, scale=0.8))
+            parts.append(_text(34, y, note, size=12, fill=MUTED, partner=partner))
+            y += _NOTE_HEIGHT
+    height = y + 4
+
+    lines = [f"Scores from {_value(low, tick=True)} to {_value(high, tick=True)}, by assessment."]
+    for point in points:
+        lines.append(f"{point.occasion}: {_described(names[0], point.a)}, {_described(names[1], point.b)}.")
+    return _svg(ident, height, title, " ".join(lines), parts)
+
+
+def _svg(ident: str, height: float, title: str, desc: str, parts: list[str]) -> str:
+    # The namespace is an identifier, never fetched; it lets the same string
+    # stand alone as an .svg file or a data: URI as well as sit inside HTML.
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" width="100%" '
+        f'role="img" aria-labelledby="{ident}-title {ident}-desc" font-family="{FONT}">'
+    )
+    return "\n".join(
+        [
+            head,
+            f'<title id="{ident}-title">{_escape(title)}</title>',
+            f'<desc id="{ident}-desc">{_escape(desc)}</desc>',
+            f'<rect x="0" y="0" width="{WIDTH}" height="{_num(height)}" fill="#ffffff"/>',
+            *parts,
+            "</svg>",
+        ]
+    )
+
+
+def _legend(names: tuple[str, str]) -> str:
+    first = _fit(f"A: {names[0]}", 260, 13)
+    # B's key starts after A's estimated text width, so long names push it right instead of overlapping.
+    offset = 34 + _text_width(first, 13) + 24
+    return "\n".join(
+        [
+            _marker("a", 22, 16, legend=True),
+            _text(34, 20.5, first, size=13, partner="a"),
+            _marker("b", offset, 16, legend=True),
+            _text(offset + 12, 20.5, _fit(f"B: {names[1]}", 260, 13), size=13, partner="b"),
+        ]
+    )
+
+
+def _marker(partner: str, x: float, y: float, *, hollow: bool = False, scale: float = 1.0, legend: bool = False) -> str:
+    colour = COLOUR_A if partner == "a" else COLOUR_B
+    # A dark outline keeps the orange marker visible against white (it alone is below 3:1 contrast).
+    fill, stroke = ("#ffffff", colour) if hollow else (colour, INK)
+    role = ' data-legend="true"' if legend else ""
+    if partner == "a":
+        return (
+            f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(_MARKER_R * scale)}" fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="1.5" data-partner="a"{role}/>'
+        )
+    side = _SQUARE * scale
+    return (
+        f'<rect x="{_num(x - side / 2)}" y="{_num(y - side / 2)}" width="{_num(side)}" height="{_num(side)}" '
+        f'fill="{fill}" stroke="{stroke}" stroke-width="1.5" data-partner="b"{role}/>'
+    )
+
+
+def _polyline(run: list[tuple[float, float]], partner: str) -> list[str]:
+    if len(run) < 2:
+        return []
+    colour = COLOUR_A if partner == "a" else COLOUR_B
+    # B's line is dashed so the two lines differ even in greyscale print.
+    dash = ' stroke-dasharray="6 4"' if partner == "b" else ""
+    points = " ".join(f"{_num(x)},{_num(y)}" for x, y in run)
+    return [
+        f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"{dash} data-partner="{partner}"/>'
+    ]
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, colour: str, width: float) -> str:
+    return (
+        f'<line x1="{_num(x1)}" y1="{_num(y1)}" x2="{_num(x2)}" y2="{_num(y2)}" '
+        f'stroke="{colour}" stroke-width="{_num(width)}"/>'
+    )
+
+
+def _text(
+    x: float,
+    y: float,
+    content: str,
+    *,
+    size: float,
+    anchor: str = "start",
+    weight: str = "normal",
+    fill: str = INK,
+    partner: str | None = None,
+) -> str:
+    data = f' data-partner="{partner}"' if partner else ""
+    return (
+        f'<text x="{_num(x)}" y="{_num(y)}" font-size="{_num(size)}" text-anchor="{anchor}" '
+        f'font-weight="{weight}" fill="{fill}"{data}>{_escape(content)}</text>'
+    )
+
+
+def _value_label(x: float, y: float, value: float, *, anchor: str, partner: str) -> str:
+    # A white patch behind the number keeps it readable where it crosses a line
+    # (paint-order halos are not supported by every SVG renderer, e.g. in PDFs).
+    text = _value(value)
+    width = _text_width(text, 13) + 4
+    left = {"start": x - 2, "middle": x - width / 2, "end": x - width + 2}[anchor]
+    patch = f'<rect x="{_num(left)}" y="{_num(y - 12)}" width="{_num(width)}" height="16" fill="#ffffff"/>'
+    return patch + "\n" + _text(x, y, text, size=13, anchor=anchor, partner=partner)
+
+
+def _escape(text: str) -> str:
+    return escape(_NOT_XML.sub("", text), {'"': "&quot;", "'": "&#39;"})
+
+
+def _fit(text: str, width: float, size: float) -> str:
+    # SVG text never wraps: a long label is cut to the room it has (the full
+    # text stays in <desc> for screen readers).
+    text = " ".join(text.split())
+    room = max(1, int(width / (size * _CHAR_EM)))
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
+
+
+def _text_width(text: str, size: float) -> float:
+    return len(text) * size * _CHAR_EM
+
+
+def _value(value: float, *, tick: bool = False) -> str:
+    # Scores are shown with the engine's two decimals; axis ticks are whole numbers or short.
+    if tick:
+        return f"{value:g}"
+    return f"{value:.2f}"
+
+
+def _described(name: str, value: float | None) -> str:
+    return f"{name} {NOT_ENOUGH}" if value is None else f"{name} {_value(value)}"
+
+
+def _num(value: float) -> str:
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _ticks(low: float, high: float) -> list[float]:
+    # A tick at every whole number, unless that would crowd the axis (e.g. a
+    # prorated sum from 5 to 25): then every 2nd, 5th or 10th number.
+    span = high - low
+    step = next((s for s in (1, 2, 5, 10, 20, 50, 100) if span / s <= 12), 10 ** math.ceil(math.log10(span)))
+    start = math.ceil(low / step) * step
+    ticks = []
+    t = start
+    while t <= high + 1e-9:
+        ticks.append(float(t))
+        t += step
+    return ticks
+
+
+def _check_range(low: float, high: float) -> None:
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise ValueError(f"need finite low < high, got {low!r} and {high!r}")
+
+
+def _check_value(value: float | None, low: float, high: float) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ValueError(f"score {value!r} is outside the axis {low!r} to {high!r}")
+
+
+def _ident(chart_id: str | None, kind: str, *content: object) -> str:
+    if chart_id is not None:
+        if not _CHART_ID.match(chart_id):
+            raise ValueError("chart_id must start with a letter and use only letters, digits, - and _")
+        return chart_id
+    # Several charts share one HTML page, so ids must differ; a digest of the
+    # content keeps them unique and the output deterministic.
+    digest = hashlib.sha256(repr((kind, *content)).encode()).hexdigest()[:10]
+    return f"chart-{digest}"

@@ -1,0 +1,276 @@
+"""What a couple's submitted answers say: the numbers behind the couple view and the report.
+
+`load_couple_results` reads everything in a fixed number of queries (whatever the
+number of assessments and items); `build_results` is a pure function of what
+was loaded, so its numbers can be tested without a request. Only submitted
+answers count: in-progress answers are never shown as results.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload, selectinload
+
+from clinic import catalog
+from clinic.extensions import db
+from clinic.models import Answer, Assessment, Couple, Partner, SafetyReview
+from instruments import (
+    ChangeUnknown,
+    Comparison,
+    GapChange,
+    Instrument,
+    ItemComparison,
+    ReliableChange,
+    Result,
+    SafetyFlag,
+    compare,
+    score,
+    score_change,
+    score_gap_change,
+)
+
+TALK_LIMIT = 8  # items per "to talk about" list: enough to prepare, few enough to read
+
+
+@dataclass(frozen=True)
+class SafetyEntry:
+    """One raised safety flag of one partner, and whether it was reviewed."""
+
+    partner: Partner
+    assessment: Assessment
+    invitation_id: int
+    instrument_id: str
+    flag: SafetyFlag
+    review: SafetyReview | None
+
+
+@dataclass(frozen=True)
+class ItemsToTalkAbout:
+    gaps: list[ItemComparison]  # worth discussing, largest gap first
+    shared_concerns: list[ItemComparison]
+    shared_strengths: list[ItemComparison]
+    splits: list[ItemComparison]
+
+
+@dataclass(frozen=True)
+class InstrumentResults:
+    """One instrument of one assessment: each partner's result and, with both, the comparison."""
+
+    instrument: Instrument
+    assessment: Assessment
+    results: dict[int, Result | None]  # by partner position (1 = A, 2 = B); None = not submitted
+    comparison: Comparison | None  # only when both partners submitted
+    talk: ItemsToTalkAbout | None
+
+    @property
+    def both(self) -> bool:
+        return self.comparison is not None
+
+
+@dataclass(frozen=True)
+class ContextRow:
+    """One life-context item with each partner's answer in words (None: not answered or not submitted)."""
+
+    text: str
+    answers: dict[int, str | None]
+    weighing: dict[int, bool]  # answered with the scale's top value ("weighing on me")
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    occasion: str
+    created_at: datetime
+    values: dict[int, float | None]
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One subscale or total of one instrument over two or more assessments."""
+
+    instrument: Instrument
+    measure_id: str
+    label: str
+    points: list[TrendPoint]
+    change: dict[int, ReliableChange | ChangeUnknown | None]  # previous -> latest, per partner
+    gap_change: GapChange | ChangeUnknown | None
+
+
+@dataclass
+class CoupleResults:
+    couple: Couple
+    partners: dict[int, Partner]  # by position
+    assessments: list[Assessment]  # oldest first
+    submitted: dict[int, dict[int, datetime | None]]  # assessment id -> position -> submitted_at
+    by_assessment: dict[int, list[InstrumentResults]] = field(default_factory=dict)
+    safety: list[SafetyEntry] = field(default_factory=list)
+    context: list[ContextRow] = field(default_factory=list)
+    context_notes: dict[int, str] = field(default_factory=dict)  # free text, by position
+    context_assessment: Assessment | None = None
+    trends: list[Trend] = field(default_factory=list)
+
+    @property
+    def has_results(self) -> bool:
+        return any(r.results[p] for rows in self.by_assessment.values() for r in rows for p in (1, 2))
+
+    @property
+    def unreviewed_safety(self) -> int:
+        return sum(1 for entry in self.safety if entry.review is None)
+
+
+def load_couple_results(couple: Couple) -> CoupleResults:
+    """Load a couple's assessments, submitted answers and reviews (five queries) and build the results."""
+    assessments = db.session.scalars(
+        sa.select(Assessment)
+        .where(Assessment.couple_id == couple.id)
+        .order_by(Assessment.created_at, Assessment.id)
+        .options(selectinload(Assessment.invitations))
+    ).all()
+    partners = db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id)).all()
+    submitted_ids = [i.id for a in assessments for i in a.invitations if i.submitted_at is not None]
+    answers: dict[int, dict[str, dict[str, int | str]]] = defaultdict(lambda: defaultdict(dict))
+    reviews: dict[tuple[int, str, str], SafetyReview] = {}
+    if submitted_ids:
+        for row in db.session.execute(
+            sa.select(Answer.invitation_id, Answer.instrument_id, Answer.item_id, Answer.value, Answer.text).where(
+                Answer.invitation_id.in_(submitted_ids)
+            )
+        ):
+            answers[row.invitation_id][row.instrument_id][row.item_id] = (
+                row.value if row.value is not None else row.text
+            )
+        for review in db.session.scalars(
+            sa.select(SafetyReview)
+            .where(SafetyReview.invitation_id.in_(submitted_ids))
+            .options(joinedload(SafetyReview.reviewed_by))
+        ):
+            reviews[(review.invitation_id, review.instrument_id, review.item_id)] = review
+    return build_results(couple, list(partners), list(assessments), answers, reviews)
+
+
+def _talk(comparison: Comparison) -> ItemsToTalkAbout:
+    items = comparison.items
+    return ItemsToTalkAbout(
+        gaps=sorted((i for i in items if i.worth_discussing), key=lambda i: -i.gap)[:TALK_LIMIT],
+        shared_concerns=[i for i in items if i.category == "shared_concern"][:TALK_LIMIT],
+        shared_strengths=[i for i in items if i.category == "shared_strength"][:TALK_LIMIT],
+        splits=[i for i in items if i.category == "split"],
+    )
+
+
+def build_results(
+    couple: Couple,
+    partners: list[Partner],
+    assessments: list[Assessment],
+    answers: dict[int, dict[str, dict[str, int | str]]],
+    reviews: dict[tuple[int, str, str], SafetyReview],
+) -> CoupleResults:
+    """Score, compare and trace change from loaded rows (no database access)."""
+    by_position = {p.position: p for p in partners}
+    position_of = {p.id: p.position for p in partners}
+    out = CoupleResults(
+        couple=couple,
+        partners=by_position,
+        assessments=assessments,
+        submitted={a.id: {position_of[i.partner_id]: i.submitted_at for i in a.invitations} for a in assessments},
+    )
+    for assessment in assessments:
+        invitation_at = {position_of[i.partner_id]: i for i in assessment.invitations if i.submitted_at is not None}
+        rows = []
+        for instrument_id, version in assessment.instrument_keys:
+            instrument = catalog.instrument(instrument_id, version)
+            given = {pos: answers.get(inv.id, {}).get(instrument_id, {}) for pos, inv in invitation_at.items()}
+            results: dict[int, Result | None] = {
+                pos: (score(instrument, given[pos]) if pos in given else None) for pos in (1, 2)
+            }
+            comparison = talk = None
+            if 1 in given and 2 in given and instrument.kind == "scored":
+                comparison = compare(instrument, given[1], given[2])
+                talk = _talk(comparison)
+            rows.append(InstrumentResults(instrument, assessment, results, comparison, talk))
+            for pos, result in results.items():
+                if result is None:
+                    continue
+                for flag in result.flags:
+                    invitation = invitation_at[pos]
+                    out.safety.append(
+                        SafetyEntry(
+                            partner=by_position[pos],
+                            assessment=assessment,
+                            invitation_id=invitation.id,
+                            instrument_id=instrument_id,
+                            flag=flag,
+                            review=reviews.get((invitation.id, instrument_id, flag.item_id)),
+                        )
+                    )
+            if instrument.kind == "checklist":
+                _context(out, assessment, instrument, given)
+        out.by_assessment[assessment.id] = rows
+    out.safety.sort(key=lambda e: (e.review is not None, e.flag.level != "urgent", e.partner.position))
+    out.trends = _trends(out)
+    return out
+
+
+def _context(out: CoupleResults, assessment: Assessment, instrument: Instrument, given: dict) -> None:
+    """Keep the latest submitted life context (a later assessment replaces an earlier one)."""
+    if not given:
+        return
+    rows = []
+    notes: dict[int, str] = {}
+    for item in instrument.items:
+        if item.type == "text":
+            for pos, answers in given.items():
+                if answers.get(item.id):
+                    notes[pos] = str(answers[item.id])
+            continue
+        scale = instrument.scale_of(item)
+        labels = {pos: (scale.label_of(a[item.id]) if item.id in a else None) for pos, a in given.items()}
+        rows.append(
+            ContextRow(
+                text=item.text,
+                answers={pos: labels.get(pos) for pos in (1, 2)},
+                weighing={pos: given.get(pos, {}).get(item.id) == scale.high for pos in (1, 2)},
+            )
+        )
+    out.context, out.context_notes, out.context_assessment = rows, notes, assessment
+
+
+def _trends(out: CoupleResults) -> list[Trend]:
+    """Every scored measure answered at two or more assessments, with change since the previous one."""
+    series: dict[str, list[InstrumentResults]] = defaultdict(list)
+    for assessment in out.assessments:
+        for row in out.by_assessment[assessment.id]:
+            if row.instrument.kind == "scored" and any(row.results.values()):
+                series[row.instrument.id].append(row)
+    trends = []
+    for rows in series.values():
+        if len(rows) < 2:
+            continue
+        latest = rows[-1].instrument
+        for measure in latest.measures():
+            points = []
+            for row in rows:
+                values = {}
+                for pos in (1, 2):
+                    result = row.results[pos]
+                    found = result and (result.scores.get(measure.id) or result.totals.get(measure.id))
+                    values[pos] = found.value if found else None
+                points.append(TrendPoint(row.assessment.occasion, row.assessment.created_at, values))
+            earlier, later = rows[-2], rows[-1]
+            change: dict[int, ReliableChange | ChangeUnknown | None] = {}
+            for pos in (1, 2):
+                a, b = earlier.results[pos], later.results[pos]
+                before = a and (a.scores.get(measure.id) or a.totals.get(measure.id))
+                after = b and (b.scores.get(measure.id) or b.totals.get(measure.id))
+                change[pos] = score_change(measure, before, after) if before and after else None
+            gap = None
+            if earlier.comparison and later.comparison:
+                before_gap = earlier.comparison.subscales.get(measure.id) or earlier.comparison.totals.get(measure.id)
+                after_gap = later.comparison.subscales.get(measure.id) or later.comparison.totals.get(measure.id)
+                if before_gap and after_gap:
+                    gap = score_gap_change(measure, before_gap, after_gap)
+            trends.append(Trend(latest, measure.id, measure.label, points, change, gap))
+    return trends

@@ -1,0 +1,53 @@
+"""Therapists acknowledge safety flags."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from clinic import catalog
+from clinic.db_types import utcnow
+from clinic.extensions import db
+from clinic.models import Answer, Clinician, Invitation, SafetyReview
+from instruments import score
+
+NOTE_LIMIT = 1000
+
+
+class SafetyError(ValueError):
+    """A review that cannot be recorded; safe to show."""
+
+
+def review_flag(invitation: Invitation, *, instrument_id: str, item_id: str, note: str, by: Clinician) -> SafetyReview:
+    """Record that a flag was reviewed (or update the note); only flags the answers really raised."""
+    if invitation.submitted_at is None:
+        raise SafetyError("Only submitted answers can raise a flag.")
+    versions = dict(invitation.assessment.instrument_keys)
+    if instrument_id not in versions:
+        raise SafetyError("That questionnaire is not part of this assessment.")
+    instrument = catalog.instrument(instrument_id, versions[instrument_id])
+    rows = db.session.execute(
+        sa.select(Answer.item_id, Answer.value, Answer.text).where(
+            Answer.invitation_id == invitation.id, Answer.instrument_id == instrument_id
+        )
+    )
+    answers = {r.item_id: (r.value if r.value is not None else r.text) for r in rows}
+    if item_id not in {flag.item_id for flag in score(instrument, answers).flags}:
+        raise SafetyError("There is no such safety flag to review.")
+    note = (note or "").strip()
+    if len(note) > NOTE_LIMIT:
+        raise SafetyError(f"Keep the note under {NOTE_LIMIT} characters.")
+    review = db.session.scalar(
+        sa.select(SafetyReview).where(
+            SafetyReview.invitation_id == invitation.id,
+            SafetyReview.instrument_id == instrument_id,
+            SafetyReview.item_id == item_id,
+        )
+    )
+    if review is None:
+        review = SafetyReview(invitation_id=invitation.id, instrument_id=instrument_id, item_id=item_id)
+        db.session.add(review)
+    review.note = note
+    review.reviewed_by_id = by.id
+    review.reviewed_at = utcnow()
+    db.session.flush()
+    return review
