@@ -9,6 +9,7 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from clinic.demo import add_demo_couples
 from clinic.extensions import db
 from clinic.models import Clinician, Practice, TokenPurpose
 from clinic.services import accounts
@@ -72,7 +73,7 @@ def seed_demo_command(if_empty, force):
 
 
 def seed_demo() -> Clinician:
-    """The fictional demo practice: an owner and one colleague (all names invented)."""
+    """The fictional demo practice: an owner, one colleague and the demo couples (all names invented)."""
     owner = accounts.create_practice(
         practice_name=DEMO_PRACTICE,
         owner_name="Dr. Maren Okafor",
@@ -90,6 +91,7 @@ def seed_demo() -> Clinician:
         lifetime=timedelta(hours=1),
     )
     accounts.accept_invitation(accounts.find_token(token, TokenPurpose.INVITE), DEMO_PASSWORD)
+    add_demo_couples(owner)
     return owner
 
 
@@ -103,7 +105,43 @@ def send_reminders_command():
     click.echo(f"Sent {sent} reminder{'s' if sent != 1 else ''}.")
 
 
+@click.command("report-worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests and cron).")
+def report_worker_command(burst):
+    """Render queued session-prep reports (needs REDIS_URL; run as many as you like, anywhere)."""
+    redis_url = current_app.config.get("REDIS_URL")
+    if not redis_url:
+        raise click.ClickException("REDIS_URL is not set: without it reports render inside the web app.")
+    from redis import Redis
+
+    # Imported here, once, before the worker forks a process per job: every job
+    # starts with WeasyPrint and its fonts already loaded.
+    import clinic.reports.pdf  # noqa: F401
+    from clinic.reports.jobs import ReportWorker
+
+    worker = ReportWorker([current_app.config["REPORT_QUEUE"]], connection=Redis.from_url(redis_url))
+    worker.work(burst=burst, logging_level="WARNING")
+
+
+audit_cli = click.Group("audit", help="The audit trail.")
+
+
+@audit_cli.command("verify")
+def audit_verify_command():
+    """Check that no audit row was edited or deleted."""
+    from clinic import audit
+
+    problems = audit.verify()
+    if problems:
+        for problem in problems:
+            click.echo(f"row {problem.event_id}: {problem.reason}", err=True)
+        raise click.ClickException(f"The audit trail was altered ({len(problems)} problem(s)).")
+    click.echo("The audit trail is intact.")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_practice_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(send_reminders_command)
+    app.cli.add_command(audit_cli)
+    app.cli.add_command(report_worker_command)
