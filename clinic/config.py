@@ -75,6 +75,11 @@ class Config:
     # JavaScript may keep one questionnaire page open for hours before saving.
     WTF_CSRF_TIME_LIMIT = None
 
+    # Session-prep reports: the RQ queue (with REDIS_URL) or the in-process pool size.
+    REPORT_QUEUE = os.environ.get("REPORT_QUEUE", "tandem-reports")
+    REPORT_THREADS = int(os.environ.get("REPORT_THREADS", "2"))
+    REPORT_JOB_TIMEOUT = 180
+
     # Bodies larger than this are refused before any view runs (answers are small).
     MAX_CONTENT_LENGTH = 256 * 1024
 
@@ -102,6 +107,7 @@ class TestConfig(Config):
     PREFERRED_URL_SCHEME = "http"
     MAIL_SERVER = ""
     RATELIMIT_STORAGE_URI = "memory://"
+    REDIS_URL = ""
     # Argon2 at full strength makes every sign-in in the suite slow; tests keep the
     # algorithm (argon2id) and cut the cost.
     ARGON2_TIME_COST = 1

@@ -41,6 +41,8 @@ class Practice(TimestampMixin, db.Model):
     reminder_max: Mapped[int] = mapped_column(default=2, server_default="2")
     # Shown to clients on the safety check page; the practice words it for its region.
     crisis_text: Mapped[str] = mapped_column(sa.Text, default=DEFAULT_CRISIS_TEXT, server_default=DEFAULT_CRISIS_TEXT)
+    # Paper size of session-prep reports: "A4" or "Letter".
+    report_page_size: Mapped[str] = mapped_column(sa.String(8), default="A4", server_default="A4")
 
     clinicians: Mapped[list[Clinician]] = relationship(
         back_populates="practice", lazy="raise", order_by="Clinician.name"
@@ -373,3 +375,68 @@ class SafetyReview(db.Model):
 
     def __repr__(self) -> str:
         return f"<SafetyReview {self.id}>"
+
+
+class ReportKind(enum.StrEnum):
+    CLINICIAN = "clinician"
+    SUMMARY = "summary"
+
+
+class ReportStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Report(db.Model):
+    """A session-prep PDF: queued, rendered off the request path, kept by the hash of what it shows."""
+
+    __tablename__ = "report"
+    __table_args__ = (sa.Index("ix_report_couple_key", "couple_id", "cache_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(sa.ForeignKey("couple.id", ondelete="CASCADE"))
+    kind: Mapped[ReportKind] = mapped_column(_enum(ReportKind, "report_kind"))
+    appendix: Mapped[bool] = mapped_column(default=False)
+    # sha256 of the data shown and the template version: same key, same PDF.
+    cache_key: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus, "report_status"), default=ReportStatus.QUEUED)
+    # In the database, not on a disk: any worker on any machine can write it, any app server serve it.
+    pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id", ondelete="SET NULL"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    render_seconds: Mapped[float | None]
+
+    couple: Mapped[Couple] = relationship(lazy="raise_on_sql")
+
+    def __repr__(self) -> str:
+        return f"<Report {self.id} {self.kind.value} {self.status.value}>"
+
+
+class AuditEvent(db.Model):
+    """One line of the audit trail. Append-only; each row carries the hash of the one before.
+
+    No foreign keys: the trail must outlive what it talks about (a deleted couple
+    keeps its "deleted" row). Never holds answers, notes, names or tokens.
+    """
+
+    __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_event_practice_at", "practice_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    practice_id: Mapped[int | None]
+    actor_id: Mapped[int | None]  # the clinician, when a clinician acted
+    actor: Mapped[str] = mapped_column(sa.String(40))  # "clinician", "partner", "system", "anonymous"
+    action: Mapped[str] = mapped_column(sa.String(60))
+    couple_id: Mapped[int | None] = mapped_column(index=True)
+    target: Mapped[str | None] = mapped_column(sa.String(80))  # e.g. "invitation:12", "report:3"
+    detail: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.action}>"

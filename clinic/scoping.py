@@ -13,7 +13,7 @@ from flask import abort
 from flask_login import current_user
 
 from clinic.extensions import db
-from clinic.models import Assessment, Couple, Invitation, Partner
+from clinic.models import Assessment, Couple, Invitation, Partner, Report
 
 T = TypeVar("T")
 
@@ -23,6 +23,7 @@ _COUPLE_JOINS = {
     Partner: (Partner.couple,),
     Assessment: (Assessment.couple,),
     Invitation: (Invitation.assessment, Assessment.couple),
+    Report: (Report.couple,),
 }
 
 

@@ -321,6 +321,7 @@ def test_owner_changes_practice_settings(client, owner, db):
             "invite_expiry_days": "10",
             "reminder_after_days": "2",
             "reminder_max": "0",
+            "report_page_size": "Letter",
             "crisis_text": "Call 112 or 1800 111 111.",
         },
     )
@@ -341,6 +342,7 @@ def test_owner_changes_practice_settings(client, owner, db):
         ("invite_expiry_days", "365", "Number must be between 1 and 90."),
         ("timezone", "Mars/Base", "Not a valid choice"),
         ("crisis_text", "", "This field is required."),
+        ("report_page_size", "A3", "Not a valid choice"),
     ],
 )
 def test_settings_validation(field, value, message, client, owner):
@@ -351,8 +353,11 @@ def test_settings_validation(field, value, message, client, owner):
         "invite_expiry_days": "14",
         "reminder_after_days": "3",
         "reminder_max": "2",
+        "report_page_size": "A4",
         "crisis_text": "Call 911.",
     }
+    # The untouched form is valid: only the changed field can make it fail.
+    assert client.post_form("/practice/settings", data).status_code == 302
     data[field] = value
     response = client.post_form("/practice/settings", data)
     assert response.status_code == 400

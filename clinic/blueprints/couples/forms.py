@@ -4,6 +4,7 @@ from wtforms import (
     EmailField,
     FormField,
     IntegerField,
+    RadioField,
     SearchField,
     SelectField,
     SelectMultipleField,
@@ -114,3 +115,17 @@ class PrepNotesForm(FlaskForm):
         description="Only you (and the practice owner) see these. They appear in the session-prep report.",
     )
     submit = SubmitField("Save notes")
+
+
+class ReportForm(FlaskForm):
+    kind = RadioField(
+        "Which PDF",
+        choices=[
+            ("clinician", "Session-prep report (for you)"),
+            ("summary", "Couple summary (gentle, safe to hand to both partners)"),
+        ],
+        default="clinician",
+        validators=[DataRequired(message="Choose which PDF to prepare.")],
+    )
+    appendix = BooleanField("Add an appendix with every answer of both partners (session-prep report only)")
+    submit = SubmitField("Prepare PDF")

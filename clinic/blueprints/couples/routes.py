@@ -3,11 +3,11 @@ import smtplib
 
 import segno
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload, selectinload
 
-from clinic import catalog
+from clinic import audit, catalog
 from clinic.blueprints.couples import bp
 from clinic.blueprints.couples.forms import (
     ActionForm,
@@ -16,12 +16,14 @@ from clinic.blueprints.couples.forms import (
     DashboardFilterForm,
     PrepNotesForm,
     ReissueForm,
+    ReportForm,
     SafetyReviewForm,
 )
 from clinic.blueprints.couples.views import charts_for
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation
+from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation, Report, ReportKind, ReportStatus
+from clinic.reports import jobs
 from clinic.results import load_couple_results
 from clinic.scoping import get_or_404, scoped_select
 from clinic.services import couples, invitations, safety
@@ -177,6 +179,9 @@ def detail(couple_id: int):
     """The couple view: safety first, both partners side by side, change over time, and the links."""
     couple = get_or_404(Couple, couple_id, joinedload(Couple.clinician))
     results = load_couple_results(couple)
+    if results.has_results:
+        audit.record("couple.results_viewed", couple_id=couple.id)
+        db.session.commit()
     clinician = couple.clinician
     shown = _shown_assessment(results, request.args.get("assessment", type=int))
     registry = catalog.registry()
@@ -194,6 +199,7 @@ def detail(couple_id: int):
         reissue_form=ReissueForm(formdata=None, expiry_days=current_user.practice.invite_expiry_days),
         review_form=SafetyReviewForm(formdata=None),
         notes_form=PrepNotesForm(formdata=None, notes=couple.prep_notes),
+        report_form=ReportForm(formdata=None),
         charts=charts_for(results, shown),
         now=utcnow(),
     )
@@ -459,3 +465,54 @@ def remind(couple_id: int, invitation_id: int):
         db.session.commit()
         flash(f"Reminder sent to {name}. Their earlier link was replaced by the one in the email.", "success")
     return redirect(url_for("couples.detail", couple_id=couple_id))
+
+
+@bp.route("/<int:couple_id>/reports", methods=["POST"])
+@login_required
+def request_report(couple_id: int):
+    """Ask for a PDF: an unchanged one comes back at once, otherwise it is queued."""
+    couple = get_or_404(Couple, couple_id)
+    form = ReportForm()
+    if not form.validate_on_submit():
+        flash("Choose which PDF to prepare.", "error")
+        return redirect(url_for("couples.detail", couple_id=couple_id) + "#report")
+    kind = ReportKind(form.kind.data)
+    report, render = jobs.request_report(
+        couple, kind=kind, appendix=bool(form.appendix.data) and kind == ReportKind.CLINICIAN
+    )
+    db.session.commit()
+    if render:
+        jobs.enqueue(report.id)
+    return redirect(url_for("couples.report", couple_id=couple_id, report_id=report.id))
+
+
+def _load_report(couple_id: int, report_id: int) -> Report:
+    report = get_or_404(Report, report_id, contains_eager(Report.couple))
+    if report.couple_id != couple_id:
+        abort(404)
+    return report
+
+
+@bp.route("/<int:couple_id>/reports/<int:report_id>")
+@login_required
+def report(couple_id: int, report_id: int):
+    """Where a PDF stands: preparing (the page refreshes itself), ready, or failed."""
+    report = _load_report(couple_id, report_id)
+    return render_template("couples/report.html", report=report, couple=report.couple, form=ReportForm(formdata=None))
+
+
+@bp.route("/<int:couple_id>/reports/<int:report_id>/download")
+@login_required
+def download_report(couple_id: int, report_id: int):
+    """The finished PDF; never cached anywhere, and every download is recorded."""
+    report = _load_report(couple_id, report_id)
+    if report.status != ReportStatus.READY or report.pdf is None:
+        abort(404)
+    audit.record("report.downloaded", couple_id=couple_id, target=f"report:{report.id}")
+    db.session.commit()
+    name = "session-prep" if report.kind == ReportKind.CLINICIAN else "couple-summary"
+    response = make_response(report.pdf)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}-{report.id}.pdf"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -43,6 +43,9 @@ class PracticeSettingsForm(FlaskForm):
         "At most this many reminders per link",
         validators=[InputRequired(message="Enter a number (0 turns reminders off)."), NumberRange(min=0, max=5)],
     )
+    report_page_size = SelectField(
+        "Paper size of PDF reports", choices=[("A4", "A4"), ("Letter", "US Letter")], validators=[DataRequired()]
+    )
     crisis_text = TextAreaField(
         "Crisis information shown on the safety check",
         validators=[DataRequired(), Length(max=2000)],
