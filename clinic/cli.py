@@ -8,6 +8,7 @@ from datetime import timedelta
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from clinic.demo import add_demo_couples
 from clinic.extensions import db
@@ -30,6 +31,7 @@ def _fail(message: str) -> None:
 @click.option("--credential", default="", help='Professional credential, e.g. "LMFT".')
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone, e.g. America/Chicago.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input instead of prompting.")
+@with_appcontext
 def create_practice_command(practice_name, owner_name, email, credential, timezone, password_stdin):
     """Create a practice and its owner account."""
     if accounts.email_taken(email):
@@ -57,6 +59,7 @@ def create_practice_command(practice_name, owner_name, email, credential, timezo
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Only seed a database that has no practice yet (used by make run).")
 @click.option("--force", is_flag=True, help="Allow seeding in production (not recommended).")
+@with_appcontext
 def seed_demo_command(if_empty, force):
     """Create the fictional demo practice and print its sign-in."""
     if current_app.config["ENV_NAME"] == "production" and not force:
@@ -96,6 +99,7 @@ def seed_demo() -> Clinician:
 
 
 @click.command("send-reminders")
+@with_appcontext
 def send_reminders_command():
     """Email every reminder that is due (run daily from cron)."""
     from clinic.services import invitations
@@ -107,6 +111,7 @@ def send_reminders_command():
 
 @click.command("report-worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests and cron).")
+@with_appcontext
 def report_worker_command(burst):
     """Render queued session-prep reports (needs REDIS_URL; run as many as you like, anywhere)."""
     redis_url = current_app.config.get("REDIS_URL")
@@ -123,10 +128,37 @@ def report_worker_command(burst):
     worker.work(burst=burst, logging_level="WARNING")
 
 
+@click.command("rotate-keys")
+@with_appcontext
+def rotate_keys_command():
+    """Re-encrypt every encrypted text with the first key in DATA_KEYS."""
+    from clinic.crypto import EncryptedText, rotate
+
+    changed = 0
+    for table in db.metadata.sorted_tables:
+        for column in table.columns:
+            if not isinstance(column.type, EncryptedText):
+                continue
+            # Read and write the stored ciphertext as plain text: rotate, don't decrypt.
+            stored = sa.type_coerce(column, sa.Text)
+            rows = db.session.execute(sa.select(table.c.id, stored.label("v")).where(column.is_not(None))).all()
+            for row in rows:
+                if row.v:
+                    db.session.execute(
+                        sa.update(table)
+                        .where(table.c.id == row.id)
+                        .values({column.name: sa.type_coerce(rotate(row.v), sa.Text)})
+                    )
+                    changed += 1
+    db.session.commit()
+    click.echo(f"Re-encrypted {changed} value{'s' if changed != 1 else ''} with the newest key.")
+
+
 audit_cli = click.Group("audit", help="The audit trail.")
 
 
 @audit_cli.command("verify")
+@with_appcontext
 def audit_verify_command():
     """Check that no audit row was edited or deleted."""
     from clinic import audit
@@ -145,3 +177,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(send_reminders_command)
     app.cli.add_command(audit_cli)
     app.cli.add_command(report_worker_command)
+    app.cli.add_command(rotate_keys_command)

@@ -64,6 +64,9 @@ class Config:
     # How long a clinician invitation link stays valid.
     CLINICIAN_INVITE_HOURS = int(os.environ.get("CLINICIAN_INVITE_HOURS", "72"))
 
+    # Fernet keys for free text at rest, newest first (see clinic/crypto.py).
+    DATA_KEYS = os.environ.get("DATA_KEYS", "")
+
     # Rate limits (Flask-Limiter): shared through Redis when REDIS_URL is set.
     REDIS_URL = os.environ.get("REDIS_URL", "")
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
@@ -142,6 +145,12 @@ def check_production(config) -> None:
         raise ConfigError("debug mode is on; it must be off in production (unset FLASK_DEBUG).")
     if not config.get("SQLALCHEMY_DATABASE_URI"):
         raise ConfigError("DATABASE_URL must be set in production (e.g. postgresql://user@host/tandem).")
+    from clinic.crypto import DataKeyError, keys_from_config
+
+    try:
+        keys_from_config(config)
+    except DataKeyError as exc:
+        raise ConfigError(str(exc)) from None
     if not (config.get("BASE_URL") or "").startswith("https://"):
         raise ConfigError(
             "BASE_URL must be the public https:// address of Tandem in production (used in emailed links)."

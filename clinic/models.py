@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from clinic.crypto import EncryptedText
 from clinic.db_types import UTCDateTime, utcnow
 from clinic.extensions import db
 
@@ -189,7 +190,7 @@ class Couple(TimestampMixin, db.Model):
     status_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The therapist's own preparation notes for the next session (never shown to clients).
-    prep_notes: Mapped[str] = mapped_column(sa.Text, default="", server_default=sa.text("''"))
+    prep_notes: Mapped[str] = mapped_column(EncryptedText, default="", server_default=sa.text("''"))
 
     practice: Mapped[Practice] = relationship(lazy="raise_on_sql")
     clinician: Mapped[Clinician] = relationship(lazy="raise_on_sql")
@@ -328,7 +329,8 @@ class Answer(db.Model):
     instrument_id: Mapped[str] = mapped_column(sa.String(40))
     item_id: Mapped[str] = mapped_column(sa.String(60))
     value: Mapped[int | None]
-    text: Mapped[str | None] = mapped_column(sa.Text)
+    # Free text is encrypted at rest (clinic.crypto); choice values are numbers.
+    text: Mapped[str | None] = mapped_column(EncryptedText)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:
@@ -367,7 +369,7 @@ class SafetyReview(db.Model):
     invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitation.id", ondelete="CASCADE"), index=True)
     instrument_id: Mapped[str] = mapped_column(sa.String(40))
     item_id: Mapped[str] = mapped_column(sa.String(60))
-    note: Mapped[str] = mapped_column(sa.Text, default="")
+    note: Mapped[str] = mapped_column(EncryptedText, default="")
     reviewed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id", ondelete="SET NULL"))
     reviewed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -12,6 +12,7 @@ from clinic.config import Config, database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 STRONG = "Zq8v3N_pL2rT9xW4kY7mB1cD6fH0jS5a-uE"
+DATA_KEY = "x1V0Zb6pYt3Rk9sQm2Lw8Hc5Nf7Dg4Ja0Ue6Ti1Oy3E="  # a valid Fernet key, for tests only
 
 
 def production(**overrides):
@@ -21,6 +22,7 @@ def production(**overrides):
         "DEBUG": False,
         "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x",
         "BASE_URL": "https://tandem.example.org",
+        "DATA_KEYS": DATA_KEY,
     }
     values.update(overrides)
     return type("ProductionTestConfig", (Config,), values)
@@ -64,6 +66,12 @@ def test_production_refuses_missing_or_plain_http_base_url():
     for base in ("", "http://tandem.example.org"):
         with pytest.raises(ConfigError, match="BASE_URL must be the public https:// address"):
             create_app(production(BASE_URL=base))
+
+
+@pytest.mark.parametrize(("keys", "message"), [("", "DATA_KEYS must be set"), ("not-a-key", "not a Fernet key")])
+def test_production_refuses_missing_or_broken_data_keys(keys, message):
+    with pytest.raises(ConfigError, match=message):
+        create_app(production(DATA_KEYS=keys))
 
 
 def test_wsgi_says_why_in_one_line():

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from clinic import audit
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Clinician, Couple, Partner, Practice
@@ -54,6 +55,7 @@ def create_couple(
         )
     db.session.add(couple)
     db.session.flush()
+    audit.record("couple.created", couple_id=couple.id, practice_id=practice.id, target=f"couple:{couple.id}")
     return couple
 
 
@@ -73,6 +75,7 @@ def update_couple(
         couple.clinician_id = clinician.id
     couple.last_activity_at = utcnow()
     db.session.flush()
+    audit.record("couple.updated", couple_id=couple.id, practice_id=couple.practice_id, target=f"couple:{couple.id}")
 
 
 def set_archived(couple: Couple, archived: bool) -> None:
@@ -83,6 +86,12 @@ def set_archived(couple: Couple, archived: bool) -> None:
     if archived:
         invitations.revoke_all_open(couple)
     db.session.flush()
+    audit.record(
+        "couple.archived" if archived else "couple.unarchived",
+        couple_id=couple.id,
+        practice_id=couple.practice_id,
+        target=f"couple:{couple.id}",
+    )
 
 
 PREP_NOTES_LIMIT = 20_000
@@ -95,3 +104,5 @@ def save_prep_notes(couple: Couple, notes: str) -> None:
         raise CoupleError(f"Notes can be up to {PREP_NOTES_LIMIT:,} characters.")
     couple.prep_notes = notes
     db.session.flush()
+    # The notes themselves never reach the audit trail; only that they changed.
+    audit.record("couple.notes_saved", couple_id=couple.id, practice_id=couple.practice_id)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask import render_template
 from sqlalchemy.orm import contains_eager, joinedload
 
-from clinic import catalog
+from clinic import audit, catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.links import external_url
@@ -29,6 +29,11 @@ MAX_EXPIRY_DAYS = 90
 
 class InvitationError(ValueError):
     """A request about an assessment or link that cannot be carried out; safe to show."""
+
+
+def _audit(invitation: Invitation, action: str) -> None:
+    couple = invitation.assessment.couple
+    audit.record(action, couple_id=couple.id, practice_id=couple.practice_id, target=f"invitation:{invitation.id}")
 
 
 def latest_assessment(couple: Couple) -> Assessment | None:
@@ -89,6 +94,11 @@ def start_assessment(
         tokens[partner.id] = raw
     db.session.flush()
     refresh_status(couple)
+    audit.record(
+        "assessment.created", couple_id=couple.id, practice_id=couple.practice_id, target=f"assessment:{assessment.id}"
+    )
+    for invitation in assessment.invitations:
+        _audit(invitation, "invitation.created")
     return assessment, tokens
 
 
@@ -109,6 +119,7 @@ def reissue(invitation: Invitation, *, expiry_days: int | None = None) -> str:
         invitation.revoked_at = None
     db.session.flush()
     refresh_status(invitation.assessment.couple)
+    _audit(invitation, "invitation.reissued")
     return raw
 
 
@@ -120,6 +131,7 @@ def revoke(invitation: Invitation) -> None:
         invitation.revoked_at = utcnow()
     db.session.flush()
     refresh_status(invitation.assessment.couple)
+    _audit(invitation, "invitation.revoked")
 
 
 def revoke_all_open(couple: Couple) -> None:
@@ -185,6 +197,7 @@ def send_link(invitation: Invitation, raw: str, *, reminder: bool = False) -> No
     send_email(partner.email, subject, body)
     invitation.last_sent_at = utcnow()
     db.session.flush()
+    _audit(invitation, "invitation.reminded" if reminder else "invitation.emailed")
 
 
 def send_reminder(invitation: Invitation) -> None:

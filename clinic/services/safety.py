@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from clinic import catalog
+from clinic import audit, catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Answer, Clinician, Invitation, SafetyReview
@@ -50,4 +50,12 @@ def review_flag(invitation: Invitation, *, instrument_id: str, item_id: str, not
     review.reviewed_by_id = by.id
     review.reviewed_at = utcnow()
     db.session.flush()
+    couple = invitation.assessment.couple
+    audit.record(
+        "safety.reviewed",
+        couple_id=couple.id,
+        practice_id=couple.practice_id,
+        target=f"invitation:{invitation.id}",
+        detail={"instrument": instrument_id, "item": item_id},
+    )
     return review

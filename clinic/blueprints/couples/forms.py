@@ -129,3 +129,11 @@ class ReportForm(FlaskForm):
     )
     appendix = BooleanField("Add an appendix with every answer of both partners (session-prep report only)")
     submit = SubmitField("Prepare PDF")
+
+
+class DeleteCoupleForm(FlaskForm):
+    confirm = StringField(
+        "Type the couple's label to confirm",
+        validators=[DataRequired(message="Type the label to confirm.")],
+    )
+    submit = SubmitField("Delete this couple and all their data")

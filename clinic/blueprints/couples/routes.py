@@ -1,3 +1,4 @@
+import json
 import logging
 import smtplib
 
@@ -14,6 +15,7 @@ from clinic.blueprints.couples.forms import (
     AssessmentForm,
     CoupleForm,
     DashboardFilterForm,
+    DeleteCoupleForm,
     PrepNotesForm,
     ReissueForm,
     ReportForm,
@@ -26,7 +28,7 @@ from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitatio
 from clinic.reports import jobs
 from clinic.results import load_couple_results
 from clinic.scoping import get_or_404, scoped_select
-from clinic.services import couples, invitations, safety
+from clinic.services import couples, data_rights, invitations, safety
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
@@ -200,6 +202,7 @@ def detail(couple_id: int):
         review_form=SafetyReviewForm(formdata=None),
         notes_form=PrepNotesForm(formdata=None, notes=couple.prep_notes),
         report_form=ReportForm(formdata=None),
+        delete_form=DeleteCoupleForm(formdata=None),
         charts=charts_for(results, shown),
         now=utcnow(),
     )
@@ -516,3 +519,33 @@ def download_report(couple_id: int, report_id: int):
     response.headers["Content-Disposition"] = f'attachment; filename="{name}-{report.id}.pdf"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/<int:couple_id>/export")
+@login_required
+def export(couple_id: int):
+    """Everything held about the couple, as a JSON file (recorded in the audit trail)."""
+    couple = get_or_404(Couple, couple_id)
+    data = data_rights.export_couple(couple)
+    audit.record("couple.exported", couple_id=couple.id, target=f"couple:{couple.id}")
+    db.session.commit()
+    response = make_response(json.dumps(data, ensure_ascii=False, indent=2))
+    response.headers["Content-Type"] = "application/json; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="tandem-couple-{couple.id}.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/<int:couple_id>/delete", methods=["POST"])
+@login_required
+def delete(couple_id: int):
+    """Delete the couple and everything about them, after typing their label."""
+    couple = get_or_404(Couple, couple_id)
+    form = DeleteCoupleForm()
+    if not form.validate_on_submit() or form.confirm.data.strip() != couple.label:
+        flash("Nothing was deleted: type the couple's label exactly to confirm.", "error")
+        return redirect(url_for("couples.detail", couple_id=couple_id) + "#delete")
+    data_rights.delete_couple(couple)
+    db.session.commit()
+    flash("The couple and all their data were deleted.", "success")
+    return redirect(url_for("couples.index"))
