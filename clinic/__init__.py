@@ -51,6 +51,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     logs.init_app(app)
     cli.init_app(app)
 
+    from clinic.blueprints.audit import bp as audit_bp
     from clinic.blueprints.auth import bp as auth_bp
     from clinic.blueprints.client import bp as client_bp
     from clinic.blueprints.couples import bp as couples_bp
@@ -63,6 +64,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     app.register_blueprint(practice_bp)
     app.register_blueprint(couples_bp)
     app.register_blueprint(client_bp)
+    app.register_blueprint(audit_bp)
     app.register_blueprint(library_bp)
 
     from clinic import templating
