@@ -86,3 +86,38 @@ class EncryptedText(sa.types.TypeDecorator):
         if value is None or value == "":
             return value
         return decrypt(value)
+
+
+BINARY_PREFIX = b"fernet:"
+
+
+class EncryptedBytes(sa.types.TypeDecorator):
+    """Binary data (report PDFs) stored encrypted: PDFs carry notes and answers."""
+
+    impl = sa.LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return BINARY_PREFIX + _fernet().encrypt(bytes(value))
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        value = bytes(value)
+        if not value.startswith(BINARY_PREFIX):
+            return value
+        try:
+            return _fernet().decrypt(value[len(BINARY_PREFIX) :])
+        except InvalidToken as exc:
+            raise DataKeyError(
+                "A stored file could not be decrypted: is the key that wrote it still in DATA_KEYS?"
+            ) from exc
+
+
+def rotate_bytes(stored: bytes) -> bytes:
+    """The same data encrypted under the newest key."""
+    if not stored.startswith(BINARY_PREFIX):
+        return BINARY_PREFIX + _fernet().encrypt(stored)
+    return BINARY_PREFIX + _fernet().rotate(stored[len(BINARY_PREFIX) :])

@@ -74,3 +74,15 @@ def test_a_missing_key_is_an_error_not_garbage(app, noted_couple, db):
     finally:
         app.config["DATA_KEYS"] = saved
         app.extensions.pop("tandem_fernet", None)
+
+
+def test_report_pdfs_are_encrypted_at_rest(noted_couple, db):
+    from clinic.models import Report
+
+    report = Report(couple_id=noted_couple.id, kind="clinician", cache_key="2" * 64, pdf=b"%PDF-1.7 secret notes")
+    db.session.add(report)
+    db.session.commit()
+    raw = db.session.execute(sa.text(f"SELECT pdf FROM report WHERE id = {report.id}")).scalar_one()
+    assert bytes(raw).startswith(crypto.BINARY_PREFIX) and b"secret" not in bytes(raw)
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).pdf == b"%PDF-1.7 secret notes"
