@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PORT ?= 5000
 PYTHON ?= python3
 
-.PHONY: run test lint format clean
+.PHONY: run test lint security format clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(VENV)/.dev-installed
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Static security checks: any finding of medium or high severity fails (mark a false
+# positive in the code with "# nosec BXXX -- why it is safe").
+security: $(VENV)/.dev-installed
+	$(VENV)/bin/bandit -c pyproject.toml -r clinic instruments -ll
 
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check --fix .

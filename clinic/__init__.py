@@ -6,13 +6,27 @@ import os
 from collections.abc import Mapping
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from clinic.config import ConfigError, check_production, config_from_env
+
+MAX_ID = 2**31 - 1  # PostgreSQL integer; SQLite would overflow at 2**63 anyway
+
+
+class BoundedIntConverter(IntegerConverter):
+    """<int:...> that only matches ids a database column can hold."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:
     """Build the app: load config, bind extensions, register blueprints. No I/O."""
     app = Flask(__name__, instance_relative_config=False)
+    # Ids in URLs beyond what the database can hold are simply not found (not a 500).
+    app.url_map.converters["int"] = BoundedIntConverter
     if config is None or isinstance(config, Mapping):
         app.config.from_object(config_from_env())
         if config:

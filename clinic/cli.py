@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from clinic.bulk import BulkCounts, add_bulk_couples
 from clinic.demo import add_demo_couples
 from clinic.extensions import db
 from clinic.models import Clinician, Practice, TokenPurpose
@@ -59,8 +60,14 @@ def create_practice_command(practice_name, owner_name, email, credential, timezo
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Only seed a database that has no practice yet (used by make run).")
 @click.option("--force", is_flag=True, help="Allow seeding in production (not recommended).")
+@click.option(
+    "--couples",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also add this many fictional couples with submitted assessments, in bulk (to try Tandem at scale).",
+)
 @with_appcontext
-def seed_demo_command(if_empty, force):
+def seed_demo_command(if_empty, force, couples):
     """Create the fictional demo practice and print its sign-in."""
     if current_app.config["ENV_NAME"] == "production" and not force:
         _fail("seed-demo adds a demo account with a published password; it is off in production (--force overrides).")
@@ -69,9 +76,25 @@ def seed_demo_command(if_empty, force):
         if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(Practice)):
             click.echo("The database already holds a practice; no demo data added.")
             return
-        seed_demo()
+        demo = seed_demo()
         db.session.commit()
         click.echo("Created the demo practice.")
+    if couples:
+        import time
+
+        started = time.perf_counter()
+
+        def progress(counts: BulkCounts) -> None:
+            if counts.couples % 10_000 == 0 and counts.couples < couples:
+                click.echo(f"  {counts.couples:,} couples so far ({counts.seconds:.0f} s)", err=True)
+
+        counts = add_bulk_couples(demo.practice, couples, progress=progress)
+        db.session.commit()
+        click.echo(
+            f"Added {counts.couples:,} fictional couples to the demo practice: {counts.assessments:,} assessments, "
+            f"{counts.invitations:,} links, {counts.answers:,} answers, {counts.scores:,} scores "
+            f"in {time.perf_counter() - started:.1f} s."
+        )
     click.echo(f"Demo sign-in: {DEMO_EMAIL} / {DEMO_PASSWORD}")
 
 
@@ -131,25 +154,27 @@ def report_worker_command(burst):
 @click.command("rotate-keys")
 @with_appcontext
 def rotate_keys_command():
-    """Re-encrypt every encrypted text with the first key in DATA_KEYS."""
-    from clinic.crypto import EncryptedText, rotate
+    """Re-encrypt every encrypted text and file with the first key in DATA_KEYS."""
+    from clinic.crypto import EncryptedBytes, EncryptedText, rotate, rotate_bytes
 
     changed = 0
     for table in db.metadata.sorted_tables:
         for column in table.columns:
-            if not isinstance(column.type, EncryptedText):
+            if isinstance(column.type, EncryptedText):
+                raw_type, rotate_one = sa.Text, rotate
+            elif isinstance(column.type, EncryptedBytes):
+                raw_type, rotate_one = sa.LargeBinary, rotate_bytes
+            else:
                 continue
-            # Read and write the stored ciphertext as plain text: rotate, don't decrypt.
-            stored = sa.type_coerce(column, sa.Text)
+            # Read and write the stored ciphertext as it is: rotate, never decrypt to disk.
+            stored = sa.type_coerce(column, raw_type)
             rows = db.session.execute(sa.select(table.c.id, stored.label("v")).where(column.is_not(None))).all()
             for row in rows:
-                if row.v:
-                    db.session.execute(
-                        sa.update(table)
-                        .where(table.c.id == row.id)
-                        .values({column.name: sa.type_coerce(rotate(row.v), sa.Text)})
-                    )
-                    changed += 1
+                if not row.v:
+                    continue
+                value = sa.type_coerce(rotate_one(bytes(row.v) if raw_type is sa.LargeBinary else row.v), raw_type)
+                db.session.execute(sa.update(table).where(table.c.id == row.id).values({column.name: value}))
+                changed += 1
     db.session.commit()
     click.echo(f"Re-encrypted {changed} value{'s' if changed != 1 else ''} with the newest key.")
 

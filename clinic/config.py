@@ -44,6 +44,11 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True
+    # The __Host- prefix makes browsers refuse the cookie unless it is Secure, has
+    # Path=/ and no Domain: no subdomain or plain-http page can plant or overwrite it.
+    SESSION_COOKIE_NAME = "__Host-tandem"
+    SESSION_COOKIE_PATH = "/"
+    SESSION_COOKIE_DOMAIN = None
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SECURE = True
     PREFERRED_URL_SCHEME = "https"
@@ -60,9 +65,24 @@ class Config:
     MAIL_USE_SSL = _bool("MAIL_USE_SSL", False)
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "Tandem <no-reply@localhost>")
     MAIL_OUTBOX = os.environ.get("MAIL_OUTBOX", "")
+    # "Forgot password" emails leave off the request, so the answer takes as long for an
+    # unknown address as for a known one.
+    MAIL_IN_BACKGROUND = True
 
     # How long a clinician invitation link stays valid.
     CLINICIAN_INVITE_HOURS = int(os.environ.get("CLINICIAN_INVITE_HOURS", "72"))
+    # How long a "forgot password" link stays valid (at most an hour).
+    PASSWORD_RESET_MINUTES = 30
+
+    # A clinician's session ends after this long without a request, and this long after sign-in.
+    SESSION_IDLE_MINUTES = 30
+    SESSION_MAX_HOURS = 12
+    # After a right password, the second-factor code must follow within this time.
+    TWO_FACTOR_PENDING_SECONDS = 300
+    # This many wrong passwords or codes for one account within the window lock it for a while.
+    SIGNIN_LOCK_FAILURES = 5
+    SIGNIN_LOCK_WINDOW_MINUTES = 15
+    SIGNIN_LOCK_MINUTES = 15
 
     # Fernet keys for free text at rest, newest first (see clinic/crypto.py).
     DATA_KEYS = os.environ.get("DATA_KEYS", "")
@@ -73,6 +93,12 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     # Opening partner links: enough for a household, too few to guess a 256-bit token.
     LINK_OPEN_LIMIT = os.environ.get("LINK_OPEN_LIMIT", "20 per minute;200 per day")
+    # Per address, on the sign-in and second-factor forms, on clinicians' one-time links
+    # (invitation and password reset, counted together) and on "forgot password".
+    SIGNIN_LIMIT = os.environ.get("SIGNIN_LIMIT", "10 per minute;100 per hour")
+    TWO_FACTOR_LIMIT = os.environ.get("TWO_FACTOR_LIMIT", "10 per minute;100 per hour")
+    ACCOUNT_LINK_LIMIT = os.environ.get("ACCOUNT_LINK_LIMIT", "20 per minute;200 per day")
+    PASSWORD_RESET_LIMIT = os.environ.get("PASSWORD_RESET_LIMIT", "5 per minute;20 per hour")
 
     # A CSRF token lives as long as the session that holds it: a partner without
     # JavaScript may keep one questionnaire page open for hours before saving.
@@ -95,6 +121,8 @@ class DevelopmentConfig(Config):
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:" + os.environ.get("PORT", "5000"))
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-key-never-use-in-production")
     SESSION_COOKIE_SECURE = False
+    # Plain http: a __Host- cookie would be refused by the browser.
+    SESSION_COOKIE_NAME = "session"
     REMEMBER_COOKIE_SECURE = False
     PREFERRED_URL_SCHEME = "http"
 
@@ -106,9 +134,13 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     BASE_URL = "http://localhost"
     SESSION_COOKIE_SECURE = False
+    SESSION_COOKIE_NAME = "session"
     REMEMBER_COOKIE_SECURE = False
     PREFERRED_URL_SCHEME = "http"
     MAIL_SERVER = ""
+    # Every test sees its messages when the request returns (none arrive in a later test);
+    # tests/test_password_reset.py turns the background sender on to test it.
+    MAIL_IN_BACKGROUND = False
     RATELIMIT_STORAGE_URI = "memory://"
     REDIS_URL = ""
     # Argon2 at full strength makes every sign-in in the suite slow; tests keep the
@@ -151,6 +183,12 @@ def check_production(config) -> None:
         keys_from_config(config)
     except DataKeyError as exc:
         raise ConfigError(str(exc)) from None
+    if (config.get("SESSION_COOKIE_NAME") or "").startswith("__Host-") and not (
+        config.get("SESSION_COOKIE_SECURE")
+        and config.get("SESSION_COOKIE_PATH") == "/"
+        and not config.get("SESSION_COOKIE_DOMAIN")
+    ):
+        raise ConfigError("a __Host- session cookie must be Secure, with Path=/ and no Domain.")
     if not (config.get("BASE_URL") or "").startswith("https://"):
         raise ConfigError(
             "BASE_URL must be the public https:// address of Tandem in production (used in emailed links)."

@@ -8,7 +8,7 @@ import re
 from flask import Flask
 
 # Paths whose last segment is a secret link token.
-TOKEN_PATH = re.compile(r"(/(?:invite|l)/)[A-Za-z0-9_\-]{8,}")
+TOKEN_PATH = re.compile(r"(/(?:invite|l|reset)/)[A-Za-z0-9_\-]{8,}")
 
 
 def redact(text: str) -> str:

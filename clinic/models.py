@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from clinic.crypto import EncryptedText
+from clinic.crypto import EncryptedBytes, EncryptedText
 from clinic.db_types import UTCDateTime, utcnow
 from clinic.extensions import db
 
@@ -44,6 +44,8 @@ class Practice(TimestampMixin, db.Model):
     crisis_text: Mapped[str] = mapped_column(sa.Text, default=DEFAULT_CRISIS_TEXT, server_default=DEFAULT_CRISIS_TEXT)
     # Paper size of session-prep reports: "A4" or "Letter".
     report_page_size: Mapped[str] = mapped_column(sa.String(8), default="A4", server_default="A4")
+    # Every clinician must sign in with a second factor; those without one are sent to set it up.
+    require_two_factor: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     clinicians: Mapped[list[Clinician]] = relationship(
         back_populates="practice", lazy="raise", order_by="Clinician.name"
@@ -87,11 +89,35 @@ class Clinician(UserMixin, TimestampMixin, db.Model):
     session_version: Mapped[int] = mapped_column(default=1)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
+    # Failed passwords and second-factor codes in the current window, and the lock
+    # they lead to (see services.accounts): kept here so every worker sees them.
+    failed_signins: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed_signins_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # Two-factor sign-in (see services.twofactor). The base32 TOTP secret is set
+    # when enrolment starts and only counts once totp_enabled_at is set; encrypted
+    # at rest, since it mints valid codes (unlike a hash, it must be read back).
+    totp_secret: Mapped[str | None] = mapped_column(EncryptedText)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The time step of the last accepted code: a code is good once, never again.
+    totp_last_counter: Mapped[int | None]
+    # Space-separated SHA-256 digests of the unused recovery codes.
+    recovery_code_hashes: Mapped[str] = mapped_column(sa.Text, default="", server_default=sa.text("''"))
+
     practice: Mapped[Practice] = relationship(back_populates="clinicians", lazy="joined", innerjoin=True)
 
     @property
     def is_owner(self) -> bool:
         return self.role == Role.OWNER
+
+    @property
+    def two_factor_enabled(self) -> bool:
+        return self.totp_enabled_at is not None and self.totp_secret is not None
+
+    @property
+    def recovery_codes_left(self) -> int:
+        return len(self.recovery_code_hashes.split())
 
     @property
     def is_active(self) -> bool:  # Flask-Login: inactive clinicians cannot sign in
@@ -106,10 +132,11 @@ class Clinician(UserMixin, TimestampMixin, db.Model):
 
 class TokenPurpose(enum.StrEnum):
     INVITE = "invite"
+    RESET = "reset"
 
 
 class AccountToken(db.Model):
-    """A one-time link for a clinician account (invitation; later password reset).
+    """A one-time link for a clinician account (invitation or password reset).
 
     Only the SHA-256 of the token is stored: a leaked database does not open accounts.
     """
@@ -404,8 +431,9 @@ class Report(db.Model):
     # sha256 of the data shown and the template version: same key, same PDF.
     cache_key: Mapped[str] = mapped_column(sa.String(64))
     status: Mapped[ReportStatus] = mapped_column(_enum(ReportStatus, "report_status"), default=ReportStatus.QUEUED)
-    # In the database, not on a disk: any worker on any machine can write it, any app server serve it.
-    pdf: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # In the database, not on a disk: any worker on any machine can write it, any app
+    # server serve it. Encrypted at rest like the notes it contains.
+    pdf: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("clinician.id", ondelete="SET NULL"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -315,3 +315,255 @@ def answer_as(db):
         return invitation
 
     return answer
+
+
+# A world for the security tests (access matrix, CSRF, form fuzzing): one practice with
+# every role and a couple in every state a route can ask about, and a second practice.
+
+ACTORS = ("anonymous", "outsider", "colleague", "therapist", "owner", "partner_a", "partner_b")
+CHECKIN = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}
+SAFETY_CLEAR = dict.fromkeys(
+    ("afraid", "controlled", "watched", "threatened", "physical_harm", "forced_sex", "self_harm", "harm_partner"), 1
+)
+# "Sometimes" afraid of the partner: a review-level flag on partner A's safety check.
+SAFETY_FLAGGED = {**SAFETY_CLEAR, "afraid": 3}
+# Columns that change when nobody did anything to the data (a sign-in, a lock counter).
+VOLATILE_COLUMNS = {"last_sign_in_at", "failed_signins", "failed_signins_since", "locked_until"}
+
+
+class World:
+    """Practice P (owner, the couple's therapist, a colleague, a pending and a former clinician)
+    with couple K (a submitted assessment with a safety flag, an open one, a ready report, notes),
+    an archived couple, and practice Q whose owner is the outsider."""
+
+    def __init__(self, app, db, n: int):
+        self.app, self.db, self.n = app, db, n
+        self._browsers: dict[str, Client] = {}
+        self._csrf: dict[str, str] = {}
+
+    def browser(self, actor: str) -> Client:
+        """This actor's browser, signed in or holding the partner's link session (made once)."""
+        if actor not in self._browsers:
+            browser = self.app.test_client()
+            # Each actor on its own address: per-address rate limits never mix them up.
+            browser.environ_base["REMOTE_ADDR"] = f"10.{self.n % 250}.{ACTORS.index(actor)}.1"
+            if actor.startswith("partner_"):
+                response = browser.get(f"/l/{self.open_tokens[1 if actor == 'partner_a' else 2]}")
+                assert response.status_code == 302 and response.location == "/q", response.status_code
+            elif actor != "anonymous":
+                response = browser.post_form("/signin", {"email": self.emails[actor], "password": PASSWORD})
+                assert response.status_code == 302, f"{actor} could not sign in"
+                assert "/signin" not in response.location
+            self._browsers[actor] = browser
+        return self._browsers[actor]
+
+    def csrf(self, actor: str) -> str:
+        """A CSRF token of this actor's session (stays valid as long as the session)."""
+        if actor not in self._csrf:
+            # The lightest page with a token that this actor can open.
+            page = "/signin" if actor == "anonymous" else "/q" if actor.startswith("partner_") else "/account"
+            match = CSRF_META.search(self.browser(actor).get(page).get_data(as_text=True))
+            assert match, f"no CSRF token on {page} for {actor}"
+            self._csrf[actor] = match.group(1)
+        return self._csrf[actor]
+
+    def prepare(self, *, tokens: bool) -> None:
+        """Every actor's browser (and CSRF token): signing in and opening links write rows of their own."""
+        for actor in ACTORS:
+            if tokens:
+                self.csrf(actor)
+            else:
+                self.browser(actor)
+
+    def secrets(self) -> dict[str, str]:
+        """What only the couple's therapist and the owner may ever see, by name."""
+        return {
+            "couple label": self.couple_label,
+            "partner A name": self.partner_names[1],
+            "partner B name": self.partner_names[2],
+            "partner A email": self.partner_emails[1],
+            "partner B email": self.partner_emails[2],
+            "prep notes": self.prep_notes,
+        }
+
+    def snapshot(self, practice_id: int | None = None) -> dict[tuple[str, tuple], dict]:
+        """Every row practice P owns (or another practice), by table and key, volatile columns left out."""
+        db, pid = self.db, practice_id or self.practice_id
+        db.session.rollback()
+        m = db.metadata.tables
+        clinicians = sa.select(m["clinician"].c.id).where(m["clinician"].c.practice_id == pid)
+        couples_ = sa.select(m["couple"].c.id).where(m["couple"].c.practice_id == pid)
+        assessments = sa.select(m["assessment"].c.id).where(m["assessment"].c.couple_id.in_(couples_))
+        invitations_ = sa.select(m["invitation"].c.id).where(m["invitation"].c.assessment_id.in_(assessments))
+        scope = {
+            "practice": m["practice"].c.id == pid,
+            "clinician": m["clinician"].c.practice_id == pid,
+            "account_token": m["account_token"].c.clinician_id.in_(clinicians),
+            "couple": m["couple"].c.practice_id == pid,
+            "partner": m["partner"].c.couple_id.in_(couples_),
+            "assessment": m["assessment"].c.couple_id.in_(couples_),
+            "invitation": m["invitation"].c.assessment_id.in_(assessments),
+            "answer": m["answer"].c.invitation_id.in_(invitations_),
+            "score": m["score"].c.invitation_id.in_(invitations_),
+            "safety_review": m["safety_review"].c.invitation_id.in_(invitations_),
+            "report": m["report"].c.couple_id.in_(couples_),
+        }
+        rows = {}
+        for name, table in m.items():
+            if name == "audit_event":  # append-only: reads are recorded too
+                continue
+            stmt = sa.select(table)
+            if name in scope:
+                stmt = stmt.where(scope[name])
+            keys = [c.name for c in table.primary_key.columns]
+            for row in db.session.execute(stmt).mappings():
+                values = {k: v for k, v in row.items() if k not in VOLATILE_COLUMNS}
+                rows[name, tuple(row[k] for k in keys)] = values
+        db.session.rollback()
+        return rows
+
+
+def snapshot_diff(before: dict, after: dict, *, ignore: tuple[str, ...] = ()) -> list[str]:
+    """The rows that appeared, disappeared or changed (but for `ignore` columns), in words."""
+    lines = []
+    for key in sorted(before.keys() | after.keys(), key=repr):
+        old, new = before.get(key), after.get(key)
+        if old is None or new is None:
+            if old != new:
+                lines.append(f"{key[0]} {key[1]} {'added' if old is None else 'removed'}")
+            continue
+        changed = sorted(k for k in old if k not in ignore and old[k] != new.get(k))
+        if changed:
+            lines.append(f"{key[0]} {key[1]} changed: {', '.join(changed)}")
+    return lines
+
+
+@pytest.fixture
+def server_errors_as_pages(app, monkeypatch):
+    """An exception in a view answers 500 as in production, instead of raising into the test."""
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+
+
+@pytest.fixture
+def make_world(app, db, make_practice, make_clinician, make_couple, make_assessment, answer_as):
+    """Factory: a World (several may live side by side in one test)."""
+    from clinic.db_types import utcnow
+    from clinic.models import Report, ReportKind, ReportStatus
+
+    counter = iter(range(1, 10_000))
+
+    def make() -> World:
+        n = next(counter)
+        w = World(app, db, n)
+        owner = make_practice(practice_name=f"Practice P{n}", owner_name=f"Olive Owner {n}")
+        therapist = make_clinician(owner, name=f"Theo Therapist {n}")
+        colleague = make_clinician(owner, name=f"Cora Colleague {n}")
+        former = make_clinician(owner, name=f"Fern Former {n}")
+        accounts.deactivate_clinician(former, by=owner)
+        pending = make_clinician(owner, name=f"Penny Pending {n}", password=None)
+        w.invite_token = accounts.reissue_invitation(pending, lifetime=timedelta(hours=72))
+        outsider = make_practice(practice_name=f"Practice Q{n}", owner_name=f"Otto Outsider {n}")
+        _, w.reset_token = accounts.request_password_reset(colleague.email, lifetime=timedelta(minutes=30))
+        _db.session.commit()
+
+        w.practice_id, w.other_practice_id = owner.practice_id, outsider.practice_id
+        people = {"owner": owner, "therapist": therapist, "colleague": colleague, "outsider": outsider}
+        w.emails = {actor: c.email for actor, c in people.items()}
+        w.ids = {actor: c.id for actor, c in people.items()} | {"pending": pending.id, "former": former.id}
+
+        w.couple_label = f"Kestrel Quill {n}"
+        w.partner_names = {1: f"Oriel Vantaggio {n}", 2: f"Tamsin Ferrowby {n}"}
+        couple = make_couple(therapist, label=w.couple_label, names=(w.partner_names[1], w.partner_names[2]))
+        partners = _db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id)).all()
+        w.partner_emails = {p.position: p.email for p in partners}
+        w.couple_id = couple.id
+        w.prep_notes = f"Prep notes Zephyr {n}"
+        couples.save_prep_notes(couple, w.prep_notes)
+        archived = make_couple(therapist, label=f"Archived Wren {n}")
+        couples.set_archived(archived, True)
+        w.archived_couple_id = archived.id
+        _db.session.commit()
+
+        submitted, w.submitted_tokens = make_assessment(couple, instruments=["checkin", "safety"], occasion="Intake")
+        answer_as(w.submitted_tokens[1], {"checkin": CHECKIN, "safety": SAFETY_FLAGGED})
+        answer_as(w.submitted_tokens[2], {"checkin": CHECKIN, "safety": SAFETY_CLEAR})
+        w.submitted_invitations = _invitation_ids(submitted.id)
+        current, w.open_tokens = make_assessment(couple, instruments=["checkin", "safety"], occasion="Week 4")
+        w.open_invitations = _invitation_ids(current.id)
+
+        report = Report(
+            couple_id=couple.id,
+            kind=ReportKind.CLINICIAN,
+            cache_key="0" * 64,
+            status=ReportStatus.READY,
+            pdf=b"%PDF-1.4\n% a stand-in\n%%EOF\n",
+            finished_at=utcnow(),
+        )
+        _db.session.add(report)
+        _db.session.commit()
+        w.report_id = report.id
+        return w
+
+    return make
+
+
+def _invitation_ids(assessment_id: int) -> dict[int, int]:
+    """{partner position: invitation id} of one assessment."""
+    from clinic.models import Invitation
+
+    rows = _db.session.execute(
+        sa.select(Partner.position, Invitation.id)
+        .join(Invitation, Invitation.partner_id == Partner.id)
+        .where(Invitation.assessment_id == assessment_id)
+    )
+    return dict(rows.all())
+
+
+# Logs: every record of every test is kept and checked (tests/test_logs_clean.py checks one
+# whole journey more closely, for names, answers and notes as well).
+
+# Shaped like a link token (secrets.token_urlsafe(32): 43 URL-safe characters), or an email address.
+TOKEN_LIKE = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{43}(?![A-Za-z0-9_\-])")
+EMAIL_LIKE = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+# Turned up to DEBUG in every test: the app's own loggers and the access logs.
+APP_LOGGERS = ("clinic", "instruments", "werkzeug", "gunicorn.access", "gunicorn.error")
+
+
+@pytest.fixture(autouse=True)
+def logs_hold_no_secrets():
+    """Keep every log record of the test; fail it if one holds a token, an email address or the password."""
+    import logging
+
+    kept: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            kept.append(record)
+
+    handler = Keep(logging.DEBUG)
+    loggers = [logging.getLogger(name) for name in APP_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.DEBUG)
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    problems = []
+    for record in kept:
+        # aiosmtpd's log ("mail.log") is the fake mail server's, standing in for the practice's provider.
+        if record.name.startswith("mail.log"):
+            continue
+        text = formatter.format(record)
+        for what, found in (
+            ("a link token", TOKEN_LIKE.search(text)),
+            ("an email address", EMAIL_LIKE.search(text)),
+            ("the password", PASSWORD in text),
+        ):
+            if found:
+                problems.append(f"{what} in a {record.name} record: {text[:300]}")
+    assert not problems, "log records hold secrets:\n" + "\n".join(problems)

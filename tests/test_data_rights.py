@@ -42,6 +42,8 @@ def full_couple(make_practice, make_couple, make_assessment, answer_as, db):
 
 def test_export_has_answers_scores_versions_and_is_audited(client, full_couple, db):
     owner, couple = full_couple
+    db.session.add(Report(couple_id=couple.id, kind="clinician", cache_key="3" * 64, pdf=b"%PDF"))
+    db.session.commit()
     response = login(client, owner).get(f"/couples/{couple.id}/export")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -66,6 +68,9 @@ def test_export_has_answers_scores_versions_and_is_audited(client, full_couple, 
     # B saved but did not submit: the answers are theirs to have, but no scores are made up.
     checkin_b = next(r for r in b["responses"] if r["instrument"] == "checkin")
     assert checkin_b["answers"] == {"satisfied": 2} and "scores" not in checkin_b
+    # Reports are listed, never embedded.
+    assert [(r["kind"], r["status"]) for r in data["reports"]] == [("clinician", "queued")]
+    assert "%PDF" not in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(AuditEvent.action).where(AuditEvent.action == "couple.exported"))
 
 

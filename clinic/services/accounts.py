@@ -1,17 +1,31 @@
-"""Practices, clinician accounts, sign-in and invitation links."""
+"""Practices, clinician accounts, sign-in, the sign-in lock, passwords and one-time links.
+
+The lock: SIGNIN_LOCK_FAILURES wrong passwords or second-factor codes for one
+account within SIGNIN_LOCK_WINDOW_MINUTES lock it for SIGNIN_LOCK_MINUTES. The
+count lives on the clinician row, not in the rate limiter's storage: it then holds
+across workers and restarts even where no Redis runs (a small self-hosted
+install), and it is changed by one atomic UPDATE, so parallel guesses cannot slip
+past it. A locked account answers exactly like a wrong password, after the same
+password hashing, so nobody learns that it exists or is locked; unknown emails
+take the same path against a dummy hash.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
-from clinic import passwords
-from clinic.db_types import utcnow
+from clinic import audit, passwords
+from clinic.db_types import UTCDateTime, utcnow
 from clinic.extensions import db
 from clinic.models import AccountToken, Clinician, Practice, Role, TokenPurpose
 from clinic.tokens import hash_token, new_token
+
+LOCKED = "Too many wrong attempts. Please wait a few minutes and try again."
 
 
 class AccountError(ValueError):
@@ -69,17 +83,136 @@ def create_practice(
     return owner
 
 
+def failure_event(clinician: Clinician, step: str, *, locked: bool = False) -> None:
+    """An audit row for a failed attempt on a known account (never the typed email or secret)."""
+    audit.record(
+        "signin.failure",
+        actor="anonymous",
+        practice_id=clinician.practice_id,
+        target=f"clinician:{clinician.id}",
+        detail={"step": step, "locked": True} if locked else {"step": step},
+    )
+
+
+def is_locked(clinician: Clinician, now: datetime | None = None) -> bool:
+    """True while too many recent failures keep this account from signing in."""
+    return clinician.locked_until is not None and clinician.locked_until > (now or utcnow())
+
+
+def note_failure(clinician: Clinician, *, step: str) -> None:
+    """Count one wrong password or code against the account; enough of them lock it."""
+    cfg = current_app.config
+    now = utcnow()
+    at = sa.literal(now, UTCDateTime())
+    in_window = sa.and_(
+        Clinician.failed_signins_since.is_not(None),
+        Clinician.failed_signins_since
+        > sa.literal(now - timedelta(minutes=cfg["SIGNIN_LOCK_WINDOW_MINUTES"]), UTCDateTime()),
+    )
+    count = sa.case((in_window, Clinician.failed_signins + 1), else_=1)
+    # One statement, so concurrent failures each count (no read-modify-write race).
+    row = db.session.execute(
+        sa.update(Clinician)
+        .where(Clinician.id == clinician.id)
+        .values(
+            failed_signins=count,
+            failed_signins_since=sa.case((in_window, Clinician.failed_signins_since), else_=at),
+            locked_until=sa.case(
+                (
+                    count >= cfg["SIGNIN_LOCK_FAILURES"],
+                    sa.literal(now + timedelta(minutes=cfg["SIGNIN_LOCK_MINUTES"]), UTCDateTime()),
+                ),
+                else_=Clinician.locked_until,
+            ),
+        )
+        .returning(Clinician.failed_signins, Clinician.failed_signins_since, Clinician.locked_until)
+        .execution_options(synchronize_session=False)
+    ).one()
+    for name, value in zip(("failed_signins", "failed_signins_since", "locked_until"), row, strict=True):
+        set_committed_value(clinician, name, value)
+    failure_event(clinician, step)
+    # Attempts on a locked account are refused before they are counted, so this is the one that locked it.
+    if row.failed_signins == cfg["SIGNIN_LOCK_FAILURES"]:
+        audit.record(
+            "signin.locked",
+            actor="system",
+            practice_id=clinician.practice_id,
+            target=f"clinician:{clinician.id}",
+            detail={"minutes": cfg["SIGNIN_LOCK_MINUTES"]},
+        )
+
+
+def _clear_failures(clinician: Clinician) -> None:
+    clinician.failed_signins = 0
+    clinician.failed_signins_since = None
+    clinician.locked_until = None
+
+
 def authenticate(email: str, password: str) -> Clinician | None:
-    """The clinician these credentials open, or None — the caller cannot tell why."""
+    """The clinician whose password this is, or None — the caller cannot tell why."""
+    # A right password is not yet a sign-in: finish_signin() is, after the second factor if any.
     clinician = db.session.scalar(sa.select(Clinician).where(Clinician.email == normalise_email(email)))
+    # Always one hash verification, whatever happens next: equal time for every case.
     ok = passwords.verify_password(clinician.password_hash if clinician else None, password)
-    if not ok or clinician is None or not clinician.is_active:
+    if clinician is None:
+        audit.record("signin.failure", actor="anonymous", detail={"step": "password"})
+        return None
+    if is_locked(clinician):
+        failure_event(clinician, "password", locked=True)
+        return None
+    if not ok or not clinician.is_active:
+        note_failure(clinician, step="password")
         return None
     if passwords.needs_rehash(clinician.password_hash):
         clinician.password_hash = passwords.hash_password(password)
-    clinician.last_sign_in_at = utcnow()
     db.session.flush()
     return clinician
+
+
+def finish_signin(clinician: Clinician, *, two_factor: str | None = None) -> None:
+    """Record a completed sign-in (password, and second factor when required); failures start over."""
+    _clear_failures(clinician)
+    clinician.last_sign_in_at = utcnow()
+    audit.record(
+        "signin.success",
+        actor="clinician",
+        actor_id=clinician.id,
+        practice_id=clinician.practice_id,
+        detail={"two_factor": two_factor},
+    )
+    db.session.flush()
+
+
+def confirm_password(clinician: Clinician, password: str) -> None:
+    """Raise AccountError unless this is the signed-in clinician's password (wrong ones count towards the lock)."""
+    if is_locked(clinician):
+        raise AccountError(LOCKED)
+    if not passwords.verify_password(clinician.password_hash, password):
+        note_failure(clinician, step="password_confirm")
+        raise AccountError("That is not your current password.")
+
+
+def end_all_sessions(clinician: Clinician, *, reason: str) -> None:
+    """Sign the clinician out on every browser: each session cookie names the old version."""
+    clinician.session_version += 1
+    audit.record(
+        "session.ended",
+        actor="clinician",
+        actor_id=clinician.id,
+        practice_id=clinician.practice_id,
+        detail={"reason": reason, "all": True},
+    )
+    db.session.flush()
+
+
+def change_password(clinician: Clinician, *, current: str, new: str) -> None:
+    """Set a new password for a signed-in clinician; every other session ends."""
+    confirm_password(clinician, current)
+    check_password(new)
+    clinician.password_hash = passwords.hash_password(new)
+    clinician.session_version += 1
+    audit.record("password.changed", actor="clinician", actor_id=clinician.id, practice_id=clinician.practice_id)
+    db.session.flush()
 
 
 def _issue_token(clinician: Clinician, purpose: TokenPurpose, lifetime: timedelta) -> str:
@@ -108,6 +241,7 @@ def invite_clinician(
     """A clinician account without a password, and the raw invitation token (shown once)."""
     clinician = _new_clinician(practice, name=name, email=email, credential=credential, role=Role.CLINICIAN)
     db.session.flush()
+    audit.record("clinician.invited", practice_id=practice.id, target=f"clinician:{clinician.id}")
     return clinician, _issue_token(clinician, TokenPurpose.INVITE, lifetime)
 
 
@@ -115,6 +249,7 @@ def reissue_invitation(clinician: Clinician, *, lifetime: timedelta) -> str:
     """A new invitation link for a clinician who has not set a password; the old one dies."""
     if clinician.password_hash is not None:
         raise AccountError("This clinician has already set a password.")
+    audit.record("clinician.invitation_reissued", practice_id=clinician.practice_id, target=f"clinician:{clinician.id}")
     return _issue_token(clinician, TokenPurpose.INVITE, lifetime)
 
 
@@ -132,6 +267,45 @@ def find_token(raw: str, purpose: TokenPurpose) -> AccountToken | None:
     return token
 
 
+def request_password_reset(email: str, *, lifetime: timedelta) -> tuple[Clinician, str] | None:
+    """A reset link token for the active account with this email, or None (the caller says the same either way)."""
+    clinician = db.session.scalar(sa.select(Clinician).where(Clinician.email == normalise_email(email)))
+    if clinician is None:
+        audit.record("password.reset_requested", actor="anonymous")
+        return None
+    audit.record(
+        "password.reset_requested",
+        actor="anonymous",
+        practice_id=clinician.practice_id,
+        target=f"clinician:{clinician.id}",
+        detail={"sent": clinician.is_active},
+    )
+    # Invited clinicians finish with their invitation; deactivated ones stay out.
+    if not clinician.is_active:
+        return None
+    return clinician, _issue_token(clinician, TokenPurpose.RESET, lifetime)
+
+
+def reset_password(token: AccountToken, password: str) -> Clinician:
+    """Set a new password from a reset link: the link is spent and every session ends."""
+    check_password(password)
+    clinician = token.clinician
+    clinician.password_hash = passwords.hash_password(password)
+    clinician.session_version += 1
+    # Whoever holds the mailbox may sign in again at once; the second factor still applies.
+    _clear_failures(clinician)
+    token.used_at = utcnow()
+    audit.record(
+        "password.reset_done",
+        actor="clinician",
+        actor_id=clinician.id,
+        practice_id=clinician.practice_id,
+        target=f"clinician:{clinician.id}",
+    )
+    db.session.flush()
+    return clinician
+
+
 def accept_invitation(token: AccountToken, password: str) -> Clinician:
     """Set the invited clinician's password and spend the token."""
     check_password(password)
@@ -139,6 +313,7 @@ def accept_invitation(token: AccountToken, password: str) -> Clinician:
     clinician.password_hash = passwords.hash_password(password)
     clinician.session_version += 1
     token.used_at = utcnow()
+    audit.record("clinician.joined", actor="clinician", actor_id=clinician.id, practice_id=clinician.practice_id)
     db.session.flush()
     return clinician
 
@@ -149,12 +324,21 @@ def deactivate_clinician(clinician: Clinician, *, by: Clinician) -> None:
         raise AccountError("The practice owner's own account cannot be deactivated.")
     clinician.active = False
     clinician.session_version += 1
+    audit.record(
+        "clinician.deactivated",
+        actor="clinician",
+        actor_id=by.id,
+        practice_id=clinician.practice_id,
+        target=f"clinician:{clinician.id}",
+        detail={"sessions_ended": True},
+    )
     db.session.flush()
 
 
 def reactivate_clinician(clinician: Clinician) -> None:
     """Let a deactivated clinician sign in again."""
     clinician.active = True
+    audit.record("clinician.reactivated", practice_id=clinician.practice_id, target=f"clinician:{clinician.id}")
     db.session.flush()
 
 

@@ -28,12 +28,20 @@ def _clean(value: str | None) -> str | None:
 
 
 def _check(label: str, partners: Sequence[PartnerDetails]) -> None:
+    # The forms check these too; the service holds the line for every other caller
+    # (SQLite does not enforce column lengths).
     if not label.strip():
         raise CoupleError("Give the couple a label, such as their initials.")
+    if len(label.strip()) > 60:
+        raise CoupleError("Keep the label to 60 characters.")
     if len(partners) != 2:
         raise CoupleError("A couple has exactly two partners.")
     if any(not p.display_name.strip() for p in partners):
         raise CoupleError("Each partner needs a name to be addressed by.")
+    if any(
+        len(p.display_name.strip()) > 80 or len(p.pronouns or "") > 40 or len(p.email or "") > 254 for p in partners
+    ):
+        raise CoupleError("A partner's name, pronouns or email is too long.")
 
 
 def create_couple(

@@ -38,9 +38,11 @@ def export_couple(couple: Couple) -> dict:
         for s in db.session.scalars(sa.select(Score).where(Score.invitation_id.in_(invitation_ids)))
     }
     reviews = db.session.scalars(sa.select(SafetyReview).where(SafetyReview.invitation_id.in_(invitation_ids))).all()
-    reports = db.session.scalars(
-        sa.select(Report.id, Report.kind, Report.status, Report.requested_at).where(Report.couple_id == couple.id)
-    )
+    reports = db.session.execute(
+        sa.select(Report.id, Report.kind, Report.status, Report.requested_at)
+        .where(Report.couple_id == couple.id)
+        .order_by(Report.id)
+    ).all()
     partner_letter = {}
     partner_rows = []
     for p in partners:

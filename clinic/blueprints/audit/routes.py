@@ -5,14 +5,21 @@ from flask import abort, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField
-from wtforms.validators import Length, NumberRange, Optional
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
+from clinic import MAX_ID
 from clinic.blueprints.audit import bp
 from clinic.extensions import db
 from clinic.models import AuditEvent, Clinician, Couple
 from clinic.templating import practice_zone
 
 PAGE_SIZE = 100
+
+
+def _sensible_date(form, field):
+    """Dates the trail can hold; year 1 or 9999 would overflow time-zone arithmetic."""
+    if field.data and not 2000 <= field.data.year <= 2999:
+        raise ValidationError("Choose a date between the years 2000 and 2999.")
 
 
 class AuditFilterForm(FlaskForm):
@@ -25,10 +32,10 @@ class AuditFilterForm(FlaskForm):
         "Action starts with", validators=[Optional(), Length(max=60)], description='e.g. "report" or "signin"'
     )
     clinician = SelectField("Who", coerce=int, validators=[Optional()])
-    couple = IntegerField("Couple number", validators=[Optional(), NumberRange(min=1)])
-    start = DateField("From", validators=[Optional()])
-    end = DateField("Until", validators=[Optional()])
-    before = IntegerField(validators=[Optional(), NumberRange(min=1)])
+    couple = IntegerField("Couple number", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
+    start = DateField("From", validators=[Optional(), _sensible_date])
+    end = DateField("Until", validators=[Optional(), _sensible_date])
+    before = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
 
 
 @bp.route("/")

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, PasswordField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from clinic import passwords
 
@@ -10,6 +10,15 @@ class SignInForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)])
     next = HiddenField()
     submit = SubmitField("Sign in")
+
+
+class TwoFactorCodeForm(FlaskForm):
+    code = StringField(
+        "Code",
+        validators=[DataRequired(), Length(max=40)],
+        description="The 6-digit code your authenticator app shows now, or one of your recovery codes.",
+    )
+    submit = SubmitField("Continue")
 
 
 class NewPasswordMixin:
@@ -30,6 +39,22 @@ class SetPasswordForm(FlaskForm, NewPasswordMixin):
         "Repeat the password", validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")]
     )
     submit = SubmitField("Set password and sign in")
+
+
+class ResetPasswordForm(SetPasswordForm):
+    submit = SubmitField("Set the new password")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired(),
+            Email(message="Enter an email address like name@example.org."),
+            Length(max=254),
+        ],
+    )
+    submit = SubmitField("Email me a link")
 
 
 class SignOutForm(FlaskForm):

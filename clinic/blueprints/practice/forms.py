@@ -1,8 +1,9 @@
 from zoneinfo import available_timezones
 
+from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 
 class InviteClinicianForm(FlaskForm):
@@ -51,7 +52,17 @@ class PracticeSettingsForm(FlaskForm):
         validators=[DataRequired(), Length(max=2000)],
         description="Word it for your region: emergency numbers and crisis lines your clients can reach.",
     )
+    require_two_factor = BooleanField(
+        "Require two-factor sign-in for every clinician",
+        description="Clinicians without it are asked to set it up the next time they use Tandem, before anything else.",
+    )
     submit = SubmitField("Save settings")
+
+    @staticmethod
+    def validate_require_two_factor(form, field):
+        # Otherwise the owner would be sent to set it up the moment the settings are saved.
+        if field.data and not current_user.two_factor_enabled:
+            raise ValidationError("Turn on two-factor sign-in for your own account first (Account, Security).")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
