@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from clinic.config import ConfigError, check_production, config_from_env
@@ -19,7 +20,6 @@ class BoundedIntConverter(IntegerConverter):
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
-
 
 
 def create_app(config: type | Mapping | None = None) -> Flask:
@@ -36,13 +36,18 @@ def create_app(config: type | Mapping | None = None) -> Flask:
 
     if app.config["ENV_NAME"] == "production":
         check_production(app.config)
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind nginx or a load balancer: the client's address (for rate limits and
+        # the audit trail) and scheme come from X-Forwarded-* set by that many proxies.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         # flaskr does the same: the default SQLite file needs its folder.
         os.makedirs(app.instance_path, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "tandem.db")
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # SQLite has no server-side pool to ping.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True}
 
     from clinic import catalog, cli, errors, login, logs, security
     from clinic.extensions import csrf, db, limiter, login_manager, migrate

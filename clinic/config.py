@@ -37,7 +37,9 @@ class Config:
     ENV_NAME = "production"
     SECRET_KEY = os.environ.get("SECRET_KEY", "")
     SQLALCHEMY_DATABASE_URI = database_url(os.environ.get("DATABASE_URL"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: a failed statement's message (which reaches error logs) must
+    # not carry the values it was writing — answers, notes, names.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     DEBUG = _bool("FLASK_DEBUG")
 
     # Sessions: a clinician's cookie never reaches scripts or other sites.
@@ -86,6 +88,10 @@ class Config:
 
     # Fernet keys for free text at rest, newest first (see clinic/crypto.py).
     DATA_KEYS = os.environ.get("DATA_KEYS", "")
+
+    # How many reverse proxies (nginx, a load balancer) stand in front of Tandem and set
+    # X-Forwarded-For/-Proto; 0 trusts none (then every request seems to come from the proxy).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
     # Rate limits (Flask-Limiter): shared through Redis when REDIS_URL is set.
     REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -30,7 +30,10 @@ class RedactTokens(logging.Filter):
 def init_app(app: Flask) -> None:
     # The development server's access log (werkzeug) and gunicorn's would print
     # the token of every link opened.
-    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
-        logger = logging.getLogger(name)
+    # Flask's own logger too: "Exception on /l/<token> [GET]" names the path.
+    for logger in (
+        *(logging.getLogger(name) for name in ("werkzeug", "gunicorn.access", "gunicorn.error")),
+        app.logger,
+    ):
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(RedactTokens())

@@ -144,3 +144,25 @@ def test_the_shipped_instruments_are_loaded_at_start_up(app):
     with app.app_context():
         assert ("connection", 1) in catalog.registry().all()
         assert catalog.instrument("safety", 1).kind == "screen"
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_used(db):
+    from flask import request
+
+    from clinic.config import TestConfig
+
+    app = create_app(type("Proxied", (TestConfig,), {"TRUSTED_PROXIES": 1, "SQLALCHEMY_DATABASE_URI": "sqlite://"}))
+
+    @app.route("/whoami")
+    def whoami():
+        return request.remote_addr
+
+    response = app.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert response.get_data(as_text=True) == "203.0.113.7"
+    plain = create_app(type("Direct", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": "sqlite://"}))
+
+    @plain.route("/whoami")
+    def whoami_direct():
+        return request.remote_addr
+
+    assert plain.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"}).get_data(as_text=True) == "127.0.0.1"

@@ -4,6 +4,7 @@ from functools import wraps
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from clinic import audit
 from clinic.blueprints.practice import bp
 from clinic.blueprints.practice.forms import ClinicianActionForm, InviteClinicianForm, PracticeSettingsForm
 from clinic.extensions import db
@@ -142,7 +143,11 @@ def settings():
     practice = current_user.practice
     form = PracticeSettingsForm(obj=practice)
     if form.validate_on_submit():
+        before = {name: getattr(practice, name) for name in form.data if hasattr(practice, name)}
         form.populate_obj(practice)
+        changed = sorted(name for name, value in before.items() if getattr(practice, name) != value)
+        # The names of the settings that changed, not their values (the crisis text is free text).
+        audit.record("practice.settings_changed", practice_id=practice.id, detail={"changed": changed})
         db.session.commit()
         flash("Settings saved.", "success")
         return redirect(url_for("practice.settings"))
