@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from clinic.db_types import utcnow
-from clinic.models import Assessment, Couple, CoupleStatus, Invitation, Practice
+from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitation, Practice
 from clinic.services import invitations
 from clinic.tokens import hash_token
 from tests.conftest import PASSWORD
@@ -334,6 +334,10 @@ def test_owner_changes_practice_settings(client, owner, db):
         10,
         0,
     )
+    assert practice.report_page_size == "Letter"
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "practice.settings_changed"))
+    assert {"crisis_text", "timezone", "report_page_size"} <= set(event.detail["changed"])
+    assert "1800 111 111" not in str(event.detail)  # which settings changed, never their values
 
 
 @pytest.mark.parametrize(
