@@ -5,7 +5,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 PORT ?= 5000
 PYTHON ?= python3
 
-.PHONY: run test lint security format clean
+.PHONY: run test test-browser lint security format clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(VENV)/.dev-installed
 		TANDEM_TEST_DB="$(TEST_DATABASE_URL)" $(PY) -m pytest --ignore=tests/instruments \
 			--junitxml=build/pytest-postgresql.xml || exit $$?; \
 	fi
+
+# Only the browser journeys (they are part of `make test` too): Debian's Chromium drives the
+# real app; each step's screenshot is kept in build/screenshots/.
+test-browser: $(VENV)/.dev-installed
+	@mkdir -p build
+	$(PY) -m pytest -m browser tests/browser --junitxml=build/pytest-browser.xml
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

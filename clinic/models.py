@@ -200,6 +200,12 @@ class Couple(TimestampMixin, db.Model):
         # The dashboard: a practice's (or a clinician's) couples, most recent activity first.
         sa.Index("ix_couple_practice_activity", "practice_id", "archived", "last_activity_at", "id"),
         sa.Index("ix_couple_clinician_activity", "clinician_id", "archived", "last_activity_at", "id"),
+        # The same, filtered by status (a rare status is found without scanning the practice).
+        sa.Index("ix_couple_practice_status_activity", "practice_id", "archived", "status", "last_activity_at", "id"),
+        sa.Index("ix_couple_clinician_status_activity", "clinician_id", "archived", "status", "last_activity_at", "id"),
+        # Search by label (ILIKE '%…%'): a trigram index on PostgreSQL (pg_trgm, created by the
+        # migration); on SQLite a plain index, which that search cannot use.
+        sa.Index("ix_couple_label_trgm", "label", postgresql_using="gin", postgresql_ops={"label": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -332,9 +332,11 @@ VOLATILE_COLUMNS = {"last_sign_in_at", "failed_signins", "failed_signins_since",
 
 
 class World:
-    """Practice P (owner, the couple's therapist, a colleague, a pending and a former clinician)
-    with couple K (a submitted assessment with a safety flag, an open one, a ready report, notes),
-    an archived couple, and practice Q whose owner is the outsider."""
+    """Practice P with every role and couple K in every state a route asks about; practice Q is the outsider's."""
+
+    # P: owner, the couple's therapist, a colleague, a pending (invited) and a former (deactivated)
+    # clinician. K: a submitted assessment with partner A's safety flag, an open one, a ready
+    # report and prep notes; the therapist also has an archived couple.
 
     def __init__(self, app, db, n: int):
         self.app, self.db, self.n = app, db, n
@@ -386,9 +388,9 @@ class World:
             "prep notes": self.prep_notes,
         }
 
-    def snapshot(self, practice_id: int | None = None) -> dict[tuple[str, tuple], dict]:
-        """Every row practice P owns (or another practice), by table and key, volatile columns left out."""
-        db, pid = self.db, practice_id or self.practice_id
+    def snapshot(self) -> dict[tuple[str, tuple], dict]:
+        """Every row practice P owns (and of any table not listed), by table and key, volatile columns left out."""
+        db, pid = self.db, self.practice_id
         db.session.rollback()
         m = db.metadata.tables
         clinicians = sa.select(m["clinician"].c.id).where(m["clinician"].c.practice_id == pid)

@@ -107,3 +107,13 @@ def test_server_error_page_shows_no_internals_and_rolls_back(failing_app, make_p
     # Nothing from the failed request was kept.
     db.session.expire_all()
     assert [p.name for p in db.session.query(Practice).all()] == [owner.practice.name]
+
+
+def test_a_nul_character_is_refused_beside_the_field_not_a_server_error(client, make_practice):
+    owner = make_practice()
+    response = client.post_form("/signin", {"email": owner.email + "\x00", "password": PASSWORD})
+    assert response.status_code == 200
+    assert "invisible character (NUL)" in response.get_data(as_text=True)
+    client.post_form("/signin", {"email": owner.email, "password": PASSWORD})
+    # A search box holding NUL is an invalid filter, ignored like any other.
+    assert client.get("/couples/?q=a%00b").status_code == 200

@@ -3,13 +3,13 @@ from datetime import datetime, time, timedelta
 import sqlalchemy as sa
 from flask import abort, render_template, request
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from clinic import MAX_ID
 from clinic.blueprints.audit import bp
 from clinic.extensions import db
+from clinic.forms import Form
 from clinic.models import AuditEvent, Clinician, Couple
 from clinic.templating import practice_zone
 
@@ -22,7 +22,7 @@ def _sensible_date(form, field):
         raise ValidationError("Choose a date between the years 2000 and 2999.")
 
 
-class AuditFilterForm(FlaskForm):
+class AuditFilterForm(Form):
     """Filters for the audit trail (a GET form)."""
 
     class Meta:

@@ -1,18 +1,18 @@
-from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, ValidationError
 
 from clinic import passwords
+from clinic.forms import Form
 
 
-class SignInForm(FlaskForm):
+class SignInForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)])
     next = HiddenField()
     submit = SubmitField("Sign in")
 
 
-class TwoFactorCodeForm(FlaskForm):
+class TwoFactorCodeForm(Form):
     code = StringField(
         "Code",
         validators=[DataRequired(), Length(max=40)],
@@ -29,7 +29,7 @@ class NewPasswordMixin:
             raise ValidationError(problem)
 
 
-class SetPasswordForm(FlaskForm, NewPasswordMixin):
+class SetPasswordForm(Form, NewPasswordMixin):
     password = PasswordField(
         "New password",
         validators=[DataRequired()],
@@ -45,7 +45,7 @@ class ResetPasswordForm(SetPasswordForm):
     submit = SubmitField("Set the new password")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = EmailField(
         "Email",
         validators=[
@@ -57,5 +57,5 @@ class ForgotPasswordForm(FlaskForm):
     submit = SubmitField("Email me a link")
 
 
-class SignOutForm(FlaskForm):
+class SignOutForm(Form):
     submit = SubmitField("Sign out")

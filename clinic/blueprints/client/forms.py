@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
-from flask_wtf import FlaskForm
 from wtforms import Field, RadioField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
+from clinic.forms import Form
 from instruments import Instrument
 
 # Field names get a prefix so an item id can never shadow a form attribute ("data", "meta"…).
@@ -42,7 +42,7 @@ def storable_text(form, field) -> None:
         raise ValidationError("This answer contains a character that can't be saved. Please retype it.")
 
 
-class InstrumentForm(FlaskForm):
+class InstrumentForm(Form):
     """One questionnaire page; the item fields are added per instrument by instrument_form()."""
 
     save = SubmitField("Save and continue")
@@ -99,7 +99,7 @@ def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping
     return form_class(data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
 
 
-class SubmitForm(FlaskForm):
+class SubmitForm(Form):
     """Send the answers to the therapist (only the CSRF token travels)."""
 
     send = SubmitField("Send my answers")

@@ -1,4 +1,3 @@
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
@@ -12,10 +11,11 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.form import Form
+from wtforms.form import Form as SubForm
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from clinic.forms import Form
 from clinic.services.invitations import MAX_EXPIRY_DAYS
 
 STATUS_CHOICES = [
@@ -29,7 +29,7 @@ STATUS_CHOICES = [
 ]
 
 
-class DashboardFilterForm(FlaskForm):
+class DashboardFilterForm(Form):
     """The dashboard's search box and status filter (a GET form: no CSRF needed)."""
 
     class Meta:
@@ -40,7 +40,7 @@ class DashboardFilterForm(FlaskForm):
     page = IntegerField(validators=[Optional(), NumberRange(min=1, max=10_000)])
 
 
-class PartnerForm(Form):
+class PartnerForm(SubForm):
     display_name = StringField(
         "Name",
         validators=[DataRequired(message="Each partner needs a name."), Length(max=80)],
@@ -54,7 +54,7 @@ class PartnerForm(Form):
     pronouns = StringField("Pronouns", validators=[Optional(), Length(max=40)], description="Optional, e.g. she/her.")
 
 
-class CoupleForm(FlaskForm):
+class CoupleForm(Form):
     label = StringField(
         "Label",
         validators=[DataRequired(message="Give the couple a label, such as their initials."), Length(max=60)],
@@ -71,7 +71,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class AssessmentForm(FlaskForm):
+class AssessmentForm(Form):
     occasion = StringField(
         "Occasion",
         validators=[DataRequired(message="Name the occasion, such as Intake."), Length(max=80)],
@@ -88,7 +88,7 @@ class AssessmentForm(FlaskForm):
     submit = SubmitField("Create links")
 
 
-class ReissueForm(FlaskForm):
+class ReissueForm(Form):
     expiry_days = IntegerField(
         "New link works for (days)",
         validators=[InputRequired(message="Enter a number of days."), NumberRange(min=1, max=MAX_EXPIRY_DAYS)],
@@ -97,18 +97,18 @@ class ReissueForm(FlaskForm):
     submit = SubmitField("Make a new link")
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that carries only the CSRF token."""
 
     submit = SubmitField()
 
 
-class SafetyReviewForm(FlaskForm):
+class SafetyReviewForm(Form):
     note = TextAreaField("Note (optional)", validators=[Optional(), Length(max=1000)])
     submit = SubmitField("Mark reviewed")
 
 
-class PrepNotesForm(FlaskForm):
+class PrepNotesForm(Form):
     notes = TextAreaField(
         "Your notes for the next session",
         validators=[Optional(), Length(max=20_000)],
@@ -117,7 +117,7 @@ class PrepNotesForm(FlaskForm):
     submit = SubmitField("Save notes")
 
 
-class ReportForm(FlaskForm):
+class ReportForm(Form):
     kind = RadioField(
         "Which PDF",
         choices=[
@@ -131,7 +131,7 @@ class ReportForm(FlaskForm):
     submit = SubmitField("Prepare PDF")
 
 
-class DeleteCoupleForm(FlaskForm):
+class DeleteCoupleForm(Form):
     confirm = StringField(
         "Type the couple's label to confirm",
         validators=[DataRequired(message="Type the label to confirm.")],

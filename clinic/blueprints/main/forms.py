@@ -1,12 +1,12 @@
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from clinic import passwords
 from clinic.blueprints.auth.forms import NewPasswordMixin
+from clinic.forms import Form
 
 
-class ChangePasswordForm(FlaskForm, NewPasswordMixin):
+class ChangePasswordForm(Form, NewPasswordMixin):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)])
     password = PasswordField(
         "New password",
@@ -20,13 +20,13 @@ class ChangePasswordForm(FlaskForm, NewPasswordMixin):
     submit = SubmitField("Change password")
 
 
-class StartTwoFactorForm(FlaskForm):
+class StartTwoFactorForm(Form):
     """An empty form: a button that carries the CSRF token."""
 
     submit = SubmitField("Set up two-factor sign-in")
 
 
-class ConfirmTwoFactorForm(FlaskForm):
+class ConfirmTwoFactorForm(Form):
     code = StringField(
         "Code from the app",
         validators=[DataRequired(), Length(max=20)],
@@ -35,7 +35,7 @@ class ConfirmTwoFactorForm(FlaskForm):
     submit = SubmitField("Turn on two-factor sign-in")
 
 
-class DisableTwoFactorForm(FlaskForm):
+class DisableTwoFactorForm(Form):
     password = PasswordField("Your password", validators=[DataRequired(), Length(max=passwords.MAX_LENGTH)])
     code = StringField(
         "Code from the app",

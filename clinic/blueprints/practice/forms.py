@@ -1,12 +1,13 @@
 from zoneinfo import available_timezones
 
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from clinic.forms import Form
 
-class InviteClinicianForm(FlaskForm):
+
+class InviteClinicianForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     email = EmailField(
         "Email",
@@ -18,7 +19,7 @@ class InviteClinicianForm(FlaskForm):
     submit = SubmitField("Create invitation link")
 
 
-class ClinicianActionForm(FlaskForm):
+class ClinicianActionForm(Form):
     """An empty form: a button that carries the CSRF token."""
 
     submit = SubmitField()
@@ -28,7 +29,7 @@ def _zone_choices() -> list[tuple[str, str]]:
     return [(z, z.replace("_", " ")) for z in sorted(available_timezones()) if "/" in z or z == "UTC"]
 
 
-class PracticeSettingsForm(FlaskForm):
+class PracticeSettingsForm(Form):
     name = StringField("Practice name", validators=[DataRequired(), Length(max=120)])
     timezone = SelectField("Time zone", description="Dates and times in Tandem are shown in this zone.")
     invite_expiry_days = IntegerField(

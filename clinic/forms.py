@@ -1,0 +1,21 @@
+"""The base of every form: what no field may hold, whatever the form."""
+
+from flask_wtf import FlaskForm
+
+NUL_MESSAGE = "This contains an invisible character (NUL) that can't be saved. Please retype it."
+
+
+class Form(FlaskForm):
+    """A FlaskForm that refuses the NUL character in any text field.
+
+    PostgreSQL text cannot hold it (SQLite can): without this a stray NUL in a
+    name or a search box would be a server error on one database and not the other.
+    """
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators=extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and "\x00" in field.data:
+                field.errors = [*field.errors, NUL_MESSAGE]
+                valid = False
+        return valid

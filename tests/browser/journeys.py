@@ -1,0 +1,175 @@
+"""What the journeys share: a kept screenshot per step, keyboard-only movement, answering a
+questionnaire page by clicking labels or by keys, and the numbers the answers should give."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from playwright.sync_api import Locator, Page, expect
+
+from tests.browser.a11y import AccessibilityLog, focus_problem
+
+REPO = Path(__file__).resolve().parents[2]
+AUTOSAVE = "/q/autosave"
+
+
+class Journey:
+    """One journey's steps: each takes a full-page screenshot and runs the accessibility checks."""
+
+    def __init__(self, root: Path, name: str, a11y: AccessibilityLog):
+        self.folder = root / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.name = name
+        self.a11y = a11y
+        self.count = 0
+
+    def step(self, page: Page, label: str, *, scripts: bool = True) -> Path:
+        """Keep a screenshot of the page and check it. For a page without JavaScript
+        (scripts=False), axe runs on the same address opened with scripts on, with the same cookies."""
+        self.count += 1
+        stem = f"{self.count:02d}-{label}"
+        path = self.folder / f"{stem}.png"
+        page.screenshot(path=path, full_page=True)
+        if scripts:
+            self.a11y.check(page, f"{self.name}/{stem}")
+            return path
+        twin = page.context.browser.new_context(storage_state=page.context.storage_state(), viewport=page.viewport_size)
+        try:
+            twin_page = twin.new_page()
+            twin_page.goto(page.url)
+            self.a11y.check(page, f"{self.name}/{stem}", axe_page=twin_page)
+        finally:
+            twin.close()
+        return path
+
+
+# --- the keyboard -----------------------------------------------------------------------
+
+FOCUS_IS = """
+([selector, text]) => {
+  const el = document.activeElement;
+  if (!el || !el.matches(selector)) return false;
+  return !text || (el.value || el.textContent || "").trim() === text;
+}
+"""
+
+
+def tab_to(page: Page, selector: str, *, text: str | None = None, back: bool = False, limit: int = 120) -> None:
+    """Press Tab (or Shift+Tab) until the focused element matches; every stop must show its focus."""
+    key = "Shift+Tab" if back else "Tab"
+    for _ in range(limit):
+        page.keyboard.press(key)
+        problem = focus_problem(page)
+        assert problem is None, problem
+        if page.evaluate(FOCUS_IS, [selector, text]):
+            return
+    raise AssertionError(f"{limit} presses of {key} never reached {selector} {text or ''}")
+
+
+def tab_through(page: Page, limit: int = 200) -> int:
+    """Tab from the top of the page to its end: every stop must show where the focus is."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    stops = 0
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement === document.body || !document.activeElement"):
+            break  # past the last stop: the focus has left the page
+        problem = focus_problem(page)
+        assert problem is None, problem
+        stops += 1
+    assert stops > 5, f"only {stops} focusable elements on {page.url}"
+    return stops
+
+
+def focused(page: Page, prop: str):
+    return page.evaluate(f"() => document.activeElement && document.activeElement.{prop}")
+
+
+def press_saving(page: Page, key: str, *, autosave: bool) -> None:
+    """Press a key that changes an answer; with JavaScript, wait for that answer's save to land."""
+    if not autosave:
+        page.keyboard.press(key)
+        return
+    with page.expect_response(lambda r: r.url.endswith(AUTOSAVE)) as saved:
+        page.keyboard.press(key)
+    assert saved.value.ok, f"autosave answered {saved.value.status}"
+
+
+def answer_by_keyboard(page: Page, item_ids: list[str], key: str, *, autosave: bool) -> None:
+    """Answer each listed question by keys alone: Tab into its radio group, then one key.
+
+    Tabbing into a group with no answer lands on its first radio: Space chooses that one,
+    ArrowDown the second (each is one change, so one autosave).
+    """
+    for item_id in item_ids:
+        tab_to(page, f'#q-{item_id} input[type="radio"]')
+        assert focused(page, "checked") is False, f"{item_id} already had an answer"
+        assert focused(page, "value") == "1", f"Tab landed on answer {focused(page, 'value')} of {item_id}"
+        press_saving(page, key, autosave=autosave)
+        assert page.locator(f'#q-{item_id} input[type="radio"]:checked').count() == 1
+
+
+# --- the mouse ------------------------------------------------------------------------
+
+
+def choice_label(page: Page, item_id: str, answer: str) -> Locator:
+    """The clickable label of one answer of one question (matched on its whole text)."""
+    return page.locator(f"#q-{item_id} label.choice").filter(has_text=re.compile(rf"^\s*{re.escape(answer)}\s*$"))
+
+
+def answer_by_clicks(page: Page, answers: dict[str, str]) -> None:
+    """Click each answer's label, waiting for its autosave."""
+    for item_id, answer in answers.items():
+        label = choice_label(page, item_id, answer)
+        with page.expect_response(lambda r: r.url.endswith(AUTOSAVE)) as saved:
+            label.click()
+        assert saved.value.ok, f"autosave of {item_id} answered {saved.value.status}"
+        expect(label.locator("input")).to_be_checked()
+
+
+def choice_item_ids(page: Page) -> list[str]:
+    return page.locator(".questionnaire fieldset[data-item]").evaluate_all("els => els.map(e => e.dataset.item)")
+
+
+def checked_values(page: Page) -> dict[str, str]:
+    """The answer each question shows as chosen (the page as the server rendered it)."""
+    return dict(
+        page.locator(".questionnaire fieldset[data-item]").evaluate_all(
+            """els => els.flatMap(e => {
+                 const c = e.querySelector('input[type="radio"]:checked');
+                 return c ? [[e.dataset.item, c.value]] : [];
+               })"""
+        )
+    )
+
+
+# --- what the answers should score ----------------------------------------------------------
+
+
+def definition(instrument_id: str) -> dict:
+    return yaml.safe_load((REPO / "instruments" / "definitions" / f"{instrument_id}-v1.yaml").read_text())
+
+
+def expected_mean(instrument_id: str, measure_id: str, answer: int) -> float:
+    """A measure's score when every item is answered `answer`, worked out from the file alone:
+    reverse-keyed items count (low + high - answer), and the score is the item mean."""
+    data = definition(instrument_id)
+    measures = {m["id"]: m for m in data["subscales"] + data.get("totals", [])}
+    measure = measures[measure_id]
+    subscales = measure.get("subscales", [measure_id])
+    items = [item for item in data["items"] if item.get("subscale") in subscales]
+    values = [v["value"] for v in data["scales"][items[0]["scale"]]["values"]]
+    low, high = min(values), max(values)
+    keyed = [(low + high - answer) if item.get("reverse") else answer for item in items]
+    return round(sum(keyed) / len(keyed), 2)
+
+
+def band_of(instrument_id: str, measure_id: str, value: float) -> str:
+    data = definition(instrument_id)
+    measure = {m["id"]: m for m in data["subscales"] + data.get("totals", [])}[measure_id]
+    for band in measure["bands"]:
+        if "below" not in band or value < band["below"]:
+            return band["label"]
+    raise AssertionError("no band")

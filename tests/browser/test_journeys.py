@@ -1,0 +1,548 @@
+"""The whole journey in Chromium against the real server: a therapist makes a couple and its
+links, each partner fills the questionnaires (one on a phone with the mouse, one with the
+keyboard alone and, for part of the way, without JavaScript), the therapist reads the
+comparison and downloads the report, and one partner's browser finds nothing of the other's.
+
+The tests run in order and share the story they build (the couple, the links, the report).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from pypdf import PdfReader
+
+from tests.browser.a11y import focus_problem
+from tests.browser.conftest import DEMO, THERAPIST
+from tests.browser.journeys import (
+    answer_by_clicks,
+    answer_by_keyboard,
+    band_of,
+    checked_values,
+    choice_item_ids,
+    expected_mean,
+    focused,
+    tab_through,
+    tab_to,
+)
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+LABEL = "J & R"
+PARTNER_A = {"name": "Juniper", "email": "juniper@example.org", "pronouns": "she/her"}
+PARTNER_B = {"name": "Rowan", "email": "rowan@example.org", "pronouns": ""}
+NOTE_A = "Starting a new job in March."
+NOTE_B = "We are moving house in spring."
+PREP_NOTES = "Ask each of them about the move; see Juniper alone first about feeling afraid."
+REVIEW_NOTE = "Spoke with Juniper alone; no immediate danger."
+# Partner A answers every connection question "Neither agree nor disagree" (3): every area,
+# reverse-keyed or not, scores 3.00, which is "Mixed" overall. Partner B answers "Disagree" (2).
+A_CONNECTION, B_CONNECTION = 3, 2
+# Things only the therapist (and partner B) may see, which partner A's browser must never show.
+B_SECRETS = (PARTNER_B["name"], PARTNER_B["email"], NOTE_B, LABEL, PREP_NOTES, "Overall connection")
+DATE = re.compile(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}")
+
+
+@dataclass
+class Story:
+    couple_url: str = ""
+    links: dict[str, str] = field(default_factory=dict)
+    report_url: str = ""
+    download_url: str = ""
+    done: set[str] = field(default_factory=set)
+
+    def needs(self, *steps: str) -> None:
+        missing = [s for s in steps if s not in self.done]
+        if missing:
+            pytest.fail(f"an earlier journey did not finish: {', '.join(missing)}")
+
+
+@pytest.fixture(scope="module")
+def story() -> Story:
+    return Story()
+
+
+def _context(chromium: Browser, live_server, **kwargs) -> BrowserContext:
+    context = chromium.new_context(base_url=live_server.url, **kwargs)
+    context.set_default_timeout(10_000)
+    return context
+
+
+@pytest.fixture(scope="module")
+def therapist(chromium, live_server):
+    """The therapist's desktop browser, allowed to use the clipboard."""
+    context = _context(chromium, live_server, viewport=DESKTOP)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def partner_a(chromium, live_server):
+    """Partner A's phone."""
+    context = _context(chromium, live_server, viewport=PHONE, is_mobile=True, has_touch=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def partner_b(chromium, live_server):
+    """Partner B's laptop, used with the keyboard only."""
+    context = _context(chromium, live_server, viewport=DESKTOP)
+    yield context
+    context.close()
+
+
+def _in_practice_zone(text: str) -> datetime:
+    """The first date on the page, read as a time in the therapist's practice zone."""
+    found = DATE.search(text)
+    assert found, f"no date in {text!r}"
+    return datetime.strptime(found.group(0), "%d %b %Y, %H:%M").replace(tzinfo=ZoneInfo(THERAPIST["timezone"]))
+
+
+def _assert_recent(shown: datetime) -> None:
+    """A date shown for something that just happened is now, in the practice's zone (not UTC)."""
+    now = datetime.now(ZoneInfo(THERAPIST["timezone"]))
+    assert abs(now - shown) < timedelta(minutes=5), f"{shown} is not now ({now}) in {THERAPIST['timezone']}"
+
+
+# --- 1. the therapist: sign in, add a couple, start the intake, copy both links -------------
+
+
+def test_1_therapist_adds_a_couple_and_copies_both_links(therapist, live_server, journey, story):
+    steps = journey("1-therapist-links")
+    page = therapist.new_page()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/signin"))
+    expect(page).to_have_title("Sign in · Tandem")
+    favicon = page.locator('link[rel="icon"]').get_attribute("href")
+    icon = page.request.get(favicon)
+    assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml"), icon.status
+    steps.step(page, "signin")
+    page.get_by_label("Email").fill(THERAPIST["email"])
+    page.get_by_label("Password").fill(THERAPIST["password"])
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Couples", level=1)).to_be_visible()
+    expect(page.get_by_role("heading", name="No couples yet — add your first")).to_be_visible()
+    expect(page).to_have_title("Couples · Tandem")
+    steps.step(page, "dashboard-empty")
+
+    page.get_by_role("link", name="Add a couple").first.click()
+    expect(page).to_have_title("Add a couple · Tandem")
+    steps.step(page, "add-couple")
+    # Sent empty: each message stands beside its own field, and the field says it is invalid.
+    page.get_by_role("button", name="Add couple").click()
+    label_field = page.get_by_label("Label")
+    expect(label_field).to_have_attribute("aria-invalid", "true")
+    label_error = page.locator(".field.has-error", has=label_field).locator(".field-errors")
+    expect(label_error).to_have_text(re.compile("Give the couple a label"))
+    group_a = page.get_by_role("group", name="Partner A")
+    group_b = page.get_by_role("group", name="Partner B")
+    expect(group_a.locator(".field.has-error .field-errors")).to_have_text(re.compile("Each partner needs a name"))
+    steps.step(page, "add-couple-errors")
+
+    label_field.fill(LABEL)
+    for group, partner in ((group_a, PARTNER_A), (group_b, PARTNER_B)):
+        group.get_by_label("Name").fill(partner["name"])
+        group.get_by_label("Email").fill(partner["email"])
+        group.get_by_label("Pronouns").fill(partner["pronouns"])
+    page.get_by_role("button", name="Add couple").click()
+    expect(page.get_by_text(f"Couple {LABEL} added.")).to_be_visible()
+    expect(page).to_have_title(f"{LABEL} · Tandem")
+    story.couple_url = page.url
+    steps.step(page, "couple-added")
+
+    page.get_by_role("link", name="Send questionnaires").click()
+    expect(page.get_by_label("Occasion")).to_have_value("Intake")
+    expect(page.get_by_label("Email each partner their link now")).to_be_checked()
+    steps.step(page, "start-intake")
+    page.get_by_role("button", name="Create links").click()
+    expect(page.get_by_role("heading", name="Links for Intake", level=1)).to_be_visible()
+
+    for letter, partner in (("A", PARTNER_A), ("B", PARTNER_B)):
+        card = page.locator("section.link-card", has=page.get_by_role("heading", name=f"Partner {letter}"))
+        expect(card).to_contain_text(partner["name"])
+        expect(card).to_contain_text(f"Emailed to {partner['email']}")
+        link = card.get_by_label("Private link").input_value()
+        assert re.fullmatch(rf"{re.escape(live_server.url)}/l/[A-Za-z0-9_\-]{{43}}", link), link
+        story.links[letter] = link
+        # The copy button (shown only with JavaScript) puts exactly that link on the clipboard.
+        copy = card.locator("button[data-copy]")
+        expect(copy).to_have_text("Copy")
+        copy.click()
+        expect(copy).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == link
+    assert story.links["A"] != story.links["B"]
+    steps.step(page, "links")
+
+    # The emailed links are the same links, one to each partner.
+    sent = {}
+    for path in sorted(live_server.outbox.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        sent[str(message["To"])] = message.get_body(preferencelist=("plain",)).get_content()
+    for letter, partner in (("A", PARTNER_A), ("B", PARTNER_B)):
+        mail = next(body for to, body in sent.items() if partner["email"] in to)
+        assert story.links[letter] in mail
+        assert story.links["B" if letter == "A" else "A"] not in mail
+
+    page.get_by_role("link", name="Done").click()
+    table = page.locator("article.assessment")
+    expect(table).to_contain_text("Not opened yet")
+    _assert_recent(_in_practice_zone(table.locator("h3").inner_text()))
+    steps.step(page, "couple-waiting")
+    page.get_by_role("link", name="Couples", exact=True).click()
+    expect(page.get_by_role("row", name=re.compile(re.escape(LABEL)))).to_contain_text("Waiting")
+    steps.step(page, "dashboard")
+    page.close()
+    story.done.add("links")
+
+
+# --- 2. partner A on a phone: half, close, reopen, answers kept, finish, send ---------------
+
+
+def test_2_partner_a_on_a_phone_comes_back_and_sends(partner_a, journey, story):
+    story.needs("links")
+    steps = journey("2-partner-a-phone")
+    page = partner_a.new_page()
+    page.goto(story.links["A"])
+    expect(page).to_have_url(re.compile(r"/q$"))  # the token leaves the address bar at once
+    expect(page.get_by_role("heading", name=f"Hello, {PARTNER_A['name']}")).to_be_visible()
+    expect(page).to_have_title("Your questionnaires · Tandem")
+    steps.step(page, "welcome")
+    page.get_by_role("link", name="Start").click()
+
+    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    expect(page.locator(".step-progress")).to_contain_text("Questionnaire 1 of 4")
+    ids = choice_item_ids(page)
+    half = ids[: len(ids) // 2]
+    answer_by_clicks(page, dict.fromkeys(half, "Neither agree nor disagree"))
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    steps.step(page, "half-answered")
+    page.close()
+
+    page = partner_a.new_page()
+    page.goto(story.links["A"])
+    steps_list = page.locator("ol.steps li").first
+    expect(steps_list).to_contain_text(f"{len(half)} of {len(ids)} answered")
+    steps.step(page, "welcome-back")
+    page.get_by_role("link", name="Continue").click()
+    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    assert checked_values(page) == dict.fromkeys(half, str(A_CONNECTION)), "the answers given were not kept"
+    steps.step(page, "answers-kept")
+    answer_by_clicks(page, dict.fromkeys(ids[len(half) :], "Neither agree nor disagree"))
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
+    expect(page.locator(".step-progress")).to_contain_text("Questionnaire 2 of 4")
+    answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Slightly agree"))
+    steps.step(page, "differentiation")
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
+    context_answers = dict.fromkeys(choice_item_ids(page), "Not happening")
+    context_answers["work"] = "Happening, weighing on me"
+    answer_by_clicks(page, context_answers)
+    page.get_by_label(re.compile("Anything else you'd like your therapist to know")).fill(NOTE_A)
+    steps.step(page, "life-context")
+    page.get_by_role("button", name="Save and continue").click()
+
+    expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
+    expect(page.get_by_role("complementary", name="If you need help now")).to_be_visible()
+    safety = dict.fromkeys(choice_item_ids(page), "Never")
+    safety["afraid"] = "Sometimes"  # a review-level flag, for the therapist only
+    answer_by_clicks(page, safety)
+    steps.step(page, "safety")
+    page.get_by_role("button", name="Save and review").click()
+
+    expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
+    expect(page.get_by_text("You have answered every question.")).to_be_visible()
+    steps.step(page, "review")
+    page.get_by_role("button", name="Send my answers").click()
+    expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
+    steps.step(page, "done")
+    page.close()
+    story.done.add("partner A")
+
+
+# --- 3. partner B with the keyboard only, and part of the way without JavaScript ------------
+
+
+def test_3_partner_b_with_the_keyboard_and_without_javascript(partner_b, chromium, live_server, journey, story):
+    story.needs("links")
+    steps = journey("3-partner-b-keyboard")
+    page = partner_b.new_page()
+    page.goto(story.links["B"])
+    expect(page.get_by_role("heading", name=f"Hello, {PARTNER_B['name']}")).to_be_visible()
+    steps.step(page, "welcome")
+    # The first Tab reaches the skip link, which is visible while it has the focus.
+    page.keyboard.press("Tab")
+    assert focus_problem(page) is None
+    expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
+    tab_to(page, "a", text="Start")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    ids = choice_item_ids(page)
+    half = ids[: len(ids) // 2]
+    answer_by_keyboard(page, half, "ArrowDown", autosave=True)
+    steps.step(page, "half-by-keyboard")
+    page.close()
+
+    page = partner_b.new_page()
+    page.goto(story.links["B"])
+    tab_to(page, "a", text="Continue")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    assert checked_values(page) == dict.fromkeys(half, str(B_CONNECTION)), "the answers given were not kept"
+    answer_by_keyboard(page, ids[len(half) : len(half) + 1], "ArrowDown", autosave=True)
+    # Shift+Tab goes back to the previous question, onto the answer chosen there.
+    tab_to(page, 'input[type="radio"]', back=True)
+    assert focused(page, "name") == f"item_{half[-1]}" and focused(page, "checked") is True
+    answer_by_keyboard(page, ids[len(half) + 1 :], "ArrowDown", autosave=True)
+    steps.step(page, "connection-by-keyboard")
+    tab_to(page, "button, input[type=submit]", text="Save and continue")
+    page.keyboard.press("Enter")
+
+    expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
+    answer_by_keyboard(page, choice_item_ids(page), "ArrowDown", autosave=True)
+    tab_to(page, "button, input[type=submit]", text="Save and continue")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
+    page.close()
+
+    # The same link without JavaScript: no autosave, and "Save and continue" posts the page.
+    no_js = _context(chromium, live_server, viewport=DESKTOP, java_script_enabled=False)
+    try:
+        page = no_js.new_page()
+        autosaves = []
+        page.on("request", lambda r: autosaves.append(r.url) if r.url.endswith("/q/autosave") else None)
+        page.goto(story.links["B"])
+        expect(page.locator("ol.steps li").nth(1)).to_contain_text("All answered")
+        steps.step(page, "welcome-no-javascript", scripts=False)
+        tab_to(page, "a", text="Continue")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
+        answer_by_keyboard(page, choice_item_ids(page), "ArrowDown", autosave=False)
+        expect(page.locator("#save-status")).to_have_text("")  # nothing saved behind the scenes
+        tab_to(page, "textarea")
+        page.keyboard.type(NOTE_B)
+        steps.step(page, "life-context-no-javascript", scripts=False)
+        tab_to(page, "input[type=submit]", text="Save and continue")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
+        safety_ids = choice_item_ids(page)
+        answer_by_keyboard(page, safety_ids[:4], "Space", autosave=False)
+        tab_to(page, "input[type=submit]", text="Save and finish later")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Your answers are saved.")).to_be_visible()
+        expect(page.locator("ol.steps li").nth(2)).to_contain_text("All answered")
+        expect(page.locator("ol.steps li").nth(3)).to_contain_text(f"4 of {len(safety_ids)} answered")
+        steps.step(page, "saved-for-later-no-javascript", scripts=False)
+        assert autosaves == [], "a page without JavaScript sent autosave requests"
+    finally:
+        no_js.close()
+
+    page = partner_b.new_page()
+    page.goto(story.links["B"])
+    tab_to(page, "a", text="Continue")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
+    assert checked_values(page) == dict.fromkeys(safety_ids[:4], "1")
+    answer_by_keyboard(page, safety_ids[4:], "Space", autosave=True)
+    steps.step(page, "safety-by-keyboard")
+    tab_to(page, "input[type=submit]", text="Save and review")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
+    expect(page.get_by_text("You have answered every question.")).to_be_visible()
+    steps.step(page, "review")
+    tab_to(page, "input[type=submit]", text="Send my answers")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
+    steps.step(page, "done")
+    page.close()
+    story.done.add("partner B")
+
+
+# --- 4. the therapist: comparison, safety flag, notes, report, PDF --------------------------
+
+
+def test_4_therapist_reads_the_comparison_and_downloads_the_report(therapist, journey, story):
+    story.needs("partner A", "partner B")
+    steps = journey("4-therapist-results")
+    page = therapist.new_page()
+    page.goto(story.couple_url)
+
+    # Safety comes first, in words, for the therapist only.
+    panel = page.locator("#safety")
+    expect(panel.get_by_role("heading")).to_have_text(re.compile(r"Safety check: 1 flag, 1 not yet reviewed"))
+    expect(panel).to_contain_text("I have felt afraid of my partner.")
+    expect(panel).to_contain_text("Sometimes")
+    expect(panel).to_contain_text(PARTNER_A["name"])
+
+    heard_b = expected_mean("connection", "heard", B_CONNECTION)
+    total_b = expected_mean("connection", "total", B_CONNECTION)
+    scores = page.locator("article.instrument-result", has=page.get_by_role("heading", name=re.compile("Connection")))
+    heard = scores.get_by_role("row", name=re.compile("^Feeling heard"))
+    expect(heard).to_contain_text(f"3.00 {band_of('connection', 'heard', 3.0)}")
+    expect(heard).to_contain_text(f"{heard_b:.2f} {band_of('connection', 'heard', heard_b)}")
+    total = scores.get_by_role("row", name=re.compile("^Overall connection"))
+    expect(total).to_contain_text("3.00 Mixed")
+    expect(total).to_contain_text(f"{total_b:.2f} {band_of('connection', 'total', total_b)}")
+    expect(page.locator("p.context-note")).to_have_count(2)
+    expect(page.get_by_text(NOTE_A)).to_be_visible()
+    expect(page.get_by_text(NOTE_B)).to_be_visible()
+    steps.step(page, "comparison")
+    tab_through(page)
+    page.set_viewport_size(PHONE)
+    steps.step(page, "comparison-phone")
+    page.set_viewport_size(DESKTOP)
+
+    panel.get_by_text("Mark reviewed").first.click()
+    panel.get_by_label("Note (optional)").fill(REVIEW_NOTE)
+    panel.get_by_role("button", name="Mark reviewed").click()
+    expect(page.get_by_text("Safety flag marked as reviewed.")).to_be_visible()
+    reviewed = page.locator("#safety .reviewed-by")
+    expect(reviewed).to_contain_text(f"Reviewed by {THERAPIST['name']}")
+    expect(reviewed).to_contain_text(REVIEW_NOTE)
+    _assert_recent(_in_practice_zone(reviewed.inner_text()))
+    expect(page.locator("#safety h2")).to_have_text(re.compile(r"1 flag$"))
+    steps.step(page, "safety-reviewed")
+
+    page.get_by_label("Your notes for the next session").fill(PREP_NOTES)
+    page.get_by_role("button", name="Save notes").click()
+    expect(page.get_by_text("Notes saved.")).to_be_visible()
+    expect(page.get_by_label("Your notes for the next session")).to_have_value(PREP_NOTES)
+    steps.step(page, "notes-saved")
+
+    expect(page.get_by_label("Session-prep report (for you)")).to_be_checked()
+    page.get_by_role("button", name="Prepare PDF").click()
+    expect(page.get_by_role("heading", name="Session-prep report", level=1)).to_be_visible()
+    story.report_url = page.url
+    # The page refreshes itself until the PDF is ready (no clicking "Check again").
+    download = page.get_by_role("link", name="Download PDF")
+    expect(download).to_be_visible(timeout=60_000)
+    _assert_recent(_in_practice_zone(page.locator("main").inner_text()))
+    steps.step(page, "report-ready")
+    story.download_url = download.get_attribute("href")
+    with page.expect_download() as info:
+        download.click()
+    pdf_path = steps.folder / "session-prep.pdf"
+    info.value.save_as(pdf_path)
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf_path.read_bytes())).pages)
+    # pypdf joins some neighbouring cells ("3.00Mixed") and splits some words: compare without spaces.
+    flat = re.sub(r"\s+", "", text)
+    for expected in (
+        LABEL,
+        PARTNER_A["name"],
+        PARTNER_B["name"],
+        "Overall connection",
+        "3.00 Mixed",
+        f"{total_b:.2f} {band_of('connection', 'total', total_b)}",
+        "I have felt afraid of my partner.",
+        PREP_NOTES,
+    ):
+        assert re.sub(r"\s+", "", expected) in flat, f"{expected!r} is not in the PDF:\n{text[:3000]}"
+    page.close()
+    story.done.add("report")
+
+
+# --- 5. partner A's browser, handed partner B's or the therapist's addresses ----------------
+
+
+def _assert_shows_nothing_of_theirs(page: Page) -> None:
+    text = page.locator("body").inner_text()
+    for secret in B_SECRETS:
+        assert secret not in text, f"{secret!r} shown at {page.url}"
+    for answer in ("Disagree", "Once or twice", "Happening, manageable", "3.00", "Mixed"):
+        assert answer not in text, f"an answer or score ({answer!r}) shown at {page.url}"
+
+
+def test_5_partner_a_sees_nothing_of_the_others(partner_a, journey, story):
+    story.needs("report")
+    steps = journey("5-partner-a-isolation")
+    page = partner_a.new_page()
+    couple = story.couple_url
+    # The therapist's addresses do not exist for a partner's browser: the plain "not found" page.
+    for url in (
+        couple,
+        story.report_url,
+        couple + "/edit",
+        couple + "/assessments/new",
+        "/",
+        "/practice/audit",
+        "/practice/settings",
+    ):
+        response = page.goto(url)
+        assert response.status == 404, f"{url} answered {response.status}"
+        expect(page.get_by_role("heading", name="We couldn't find that page")).to_be_visible()
+        _assert_shows_nothing_of_theirs(page)
+    steps.step(page, "therapist-page-404")
+    for url in (story.download_url, couple + "/export"):
+        response = page.request.get(url)
+        assert response.status == 404, f"{url} answered {response.status}"
+        assert "pdf" not in response.headers.get("content-type", "")
+        assert "json" not in response.headers.get("content-type", "")
+    # The partner pages' own addresses show this browser's own (sent) answers only: the thank-you page.
+    for path in ("/q", "/q/connection", "/q/review", "/q/done"):
+        page.goto(path)
+        expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
+        _assert_shows_nothing_of_theirs(page)
+    steps.step(page, "own-done-page")
+    # Partner B's link: B has sent their answers, so it shows only a thank-you with no name.
+    page.goto(story.links["B"])
+    expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
+    _assert_shows_nothing_of_theirs(page)
+    steps.step(page, "partner-b-link")
+    # A link that was never made, or a mangled one: the one "link not valid" page.
+    response = page.goto(story.links["B"][:-4] + "AAAA")
+    assert response.status == 404
+    expect(page.get_by_role("heading", name="This link isn't available")).to_be_visible()
+    _assert_shows_nothing_of_theirs(page)
+    steps.step(page, "link-not-valid")
+    page.close()
+
+
+# --- the demo practice: the pages a new user sees first ------------------------------------
+
+
+def test_demo_practice_pages(chromium, live_server, journey):
+    """The demo dashboard and the demo couples with change over time and a safety flag."""
+    steps = journey("6-demo-practice")
+    context = _context(chromium, live_server, viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.goto("/signin")
+        page.get_by_label("Email").fill(DEMO["email"])
+        page.get_by_label("Password").fill(DEMO["password"])
+        page.get_by_role("button", name="Sign in").click()
+        rows = page.locator("table.couples tbody tr")
+        expect(rows).to_have_count(7)
+        steps.step(page, "dashboard")
+        links = page.locator("table.couples tbody td:first-child a")
+        hrefs = links.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+        seen_trends = seen_safety = False
+        for href in hrefs:
+            page.goto(href)
+            if page.locator("#trends-heading").count() and not seen_trends:
+                seen_trends = True
+                steps.step(page, "couple-over-time")
+            elif page.locator("#safety").count() and not seen_safety:
+                seen_safety = True
+                steps.step(page, "couple-safety-flag")
+        assert seen_trends and seen_safety, "the demo should show change over time and a safety flag"
+        page.get_by_role("link", name="Questionnaires", exact=True).click()
+        steps.step(page, "library")
+        page.locator("main a[href^='/instruments/']").first.click()
+        steps.step(page, "library-instrument")
+    finally:
+        context.close()

@@ -1,0 +1,229 @@
+"""The pages people wait on run a fixed number of queries, whatever the size of what they show.
+
+Each test runs one path at two sizes (couples in the practice, assessments of the
+couple, items answered) and asserts the same, exact number of SQL statements at
+both: a query per row (an N+1) shows up as a difference between the sizes, and a
+new query anywhere on the path as a changed number.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from clinic import catalog
+from clinic.bulk import add_bulk_couples, answer_profiles
+from clinic.db_types import utcnow
+from clinic.models import Clinician, Couple, Practice
+from clinic.reports.context import build_context
+from clinic.results import load_couple_results
+from tests.conftest import CHECKIN, CSRF_META, PASSWORD, SAFETY_FLAGGED, is_postgres
+
+COUPLE_LINK = re.compile(r'href="/couples/(\d+)"')
+# The couple view: user, couple with its therapist, assessments, invitations, partners, answers,
+# reviews, and the audit row for viewing results (the chain's last hash, the insert; on
+# PostgreSQL also the advisory lock that keeps the chain in order).
+COUPLE_VIEW_QUERIES = 10 if is_postgres() else 9
+
+
+def sign_in(browser, clinician: Clinician):
+    response = browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD})
+    assert response.status_code == 302
+    return browser
+
+
+def statements_of(count_queries, call, status: int = 200) -> list[str]:
+    with count_queries() as statements:
+        response = call()
+    assert response.status_code == status, response.status_code
+    return list(statements)
+
+
+def shown_couples(html: str) -> int:
+    return len(set(COUPLE_LINK.findall(html)))
+
+
+# --- the dashboard --------------------------------------------------------------------------
+
+
+DASHBOARD_URLS = [
+    "/couples/",
+    "/couples/?q=1",
+    "/couples/?q=%26",
+    "/couples/?status=completed",
+    "/couples/?status=in_progress",
+    "/couples/?status=expired",
+    "/couples/?status=archived",
+    "/couples/?page=2",
+]
+
+
+@pytest.mark.parametrize("url", DASHBOARD_URLS)
+def test_dashboard_runs_three_queries_for_a_small_and_a_large_practice(
+    url, make_practice, make_clinician, make_client, count_queries, db
+):
+    counts = {}
+    for size in (8, 130):
+        owner = make_practice()
+        colleague = make_clinician(owner)
+        add_bulk_couples(owner.practice, size, seed=size)
+        db.session.commit()
+        for who in (owner, colleague):
+            browser = sign_in(make_client(), who)
+            with count_queries() as statements:
+                response = browser.get(url)
+            assert response.status_code == 200
+            shown = shown_couples(response.get_data(as_text=True))
+            assert shown <= 50
+            # the signed-in clinician, the page of couples, and (if any are shown) their partners
+            counts[size, who.role] = (len(statements), shown > 0)
+            assert len(statements) == (3 if shown else 2), statements
+    assert counts[8, "owner"][0] <= counts[130, "owner"][0]
+
+
+def test_dashboard_pages_deep_into_a_large_practice_at_three_queries(make_practice, client, count_queries, db):
+    owner = make_practice()
+    add_bulk_couples(owner.practice, 160, seed=3)
+    db.session.commit()
+    sign_in(client, owner)
+    for page in (1, 2, 3):
+        statements = statements_of(count_queries, lambda page=page: client.get(f"/couples/?page={page}"))
+        assert len(statements) == 3, statements
+    assert not any("count(" in s.lower() for s in statements), "the dashboard never counts the practice"
+
+
+# --- the couple view and the report context -------------------------------------------------
+
+
+@pytest.fixture
+def answered_couple(make_practice, make_couple, make_assessment, answer_as):
+    """Factory: a couple with n submitted intake-set assessments (answers from the bulk profiles)."""
+
+    def make(n: int) -> tuple[Clinician, Couple]:
+        owner = make_practice()
+        couple = make_couple(owner)
+        registry = catalog.registry()
+        pools = answer_profiles([registry.latest("connection")])
+        for k in range(n):
+            _, tokens = make_assessment(
+                couple, instruments=["connection", "checkin", "life_context", "safety"], occasion=f"Week {k}"
+            )
+            for position, pool in ((1, pools["pursuer"]), (2, pools["withdrawer"])):
+                profile = pool[(7 * k + position) % len(pool)]
+                connection = {item: value for _, item, value in profile.rows}
+                context = {"work": 2, "anything_else": f"Week {k}: a busy month."}
+                answer_as(
+                    tokens[position],
+                    {
+                        "connection": connection,
+                        "checkin": CHECKIN,
+                        "life_context": context,
+                        "safety": SAFETY_FLAGGED,
+                    },
+                )
+        return owner, couple
+
+    return make
+
+
+def test_couple_view_runs_the_same_queries_for_one_and_three_assessments(answered_couple, make_client, count_queries):
+    counts = []
+    for n in (1, 3):
+        owner, couple = answered_couple(n)
+        browser = sign_in(make_client(), owner)
+        statements = statements_of(
+            count_queries, lambda couple=couple, browser=browser: browser.get(f"/couples/{couple.id}")
+        )
+        counts.append(len(statements))
+    assert counts == [COUPLE_VIEW_QUERIES] * 2
+
+
+def test_report_context_runs_five_queries_for_one_and_three_assessments(answered_couple, count_queries, db):
+    counts = []
+    for n in (1, 3):
+        _, couple = answered_couple(n)
+        db.session.expire_all()
+        couple = db.session.get(Couple, couple.id)
+        practice = db.session.get(Practice, couple.practice_id)
+        clinician = db.session.get(Clinician, couple.clinician_id)
+        with count_queries() as statements:
+            results = load_couple_results(couple)
+            contexts = [
+                build_context(
+                    results, practice=practice, clinician=clinician, kind=kind, appendix=appendix, generated_at=utcnow()
+                )
+                for kind, appendix in (("clinician", True), ("clinician", False), ("summary", False))
+            ]
+        assert all(contexts) and len(results.assessments) == n
+        counts.append(len(statements))
+    # assessments, their invitations, partners, submitted answers, safety reviews; the context adds none
+    assert counts == [5, 5]
+
+
+# --- the partner's pages --------------------------------------------------------------------
+
+
+def _partner_browser(owner, make_couple, make_assessment, make_client, *, couples: int, answered: int):
+    """A partner mid-way through the intake set in a practice of `couples` couples, `answered` items saved."""
+    for _ in range(couples - 1):
+        make_assessment(make_couple(owner))
+    couple = make_couple(owner)
+    _, tokens = make_assessment(couple)
+    browser = make_client()
+    assert browser.get(f"/l/{tokens[1]}").status_code == 302
+    csrf = CSRF_META.search(browser.get("/q").get_data(as_text=True)).group(1)
+    registry = catalog.registry()
+    connection = [item.id for item in registry.latest("connection").items][:answered]
+    for n, item_id in enumerate(connection):
+        body = {"instrument": "connection", "item": item_id, "value": n % 5 + 1}
+        assert browser.post("/q/autosave", json=body, headers={"X-CSRFToken": csrf}).status_code == 200
+    return browser, csrf
+
+
+@pytest.mark.parametrize(("couples", "answered"), [(3, 1), (40, 38)])
+def test_partner_pages_run_a_fixed_number_of_queries(
+    couples, answered, make_practice, make_couple, make_assessment, make_client, count_queries
+):
+    owner = make_practice()
+    browser, csrf = _partner_browser(
+        owner, make_couple, make_assessment, make_client, couples=couples, answered=answered
+    )
+    autosave = {"instrument": "connection", "item": "heard_1", "value": 3}
+    counts = {
+        "welcome": len(statements_of(count_queries, lambda: browser.get("/q"))),
+        "instrument": len(statements_of(count_queries, lambda: browser.get("/q/connection"))),
+        "other instrument": len(statements_of(count_queries, lambda: browser.get("/q/differentiation"))),
+        "autosave": len(
+            statements_of(
+                count_queries,
+                lambda: browser.post(
+                    "/q/autosave",
+                    data=json.dumps(autosave),
+                    content_type="application/json",
+                    headers={"X-CSRFToken": csrf},
+                ),
+            )
+        ),
+        "review": len(statements_of(count_queries, lambda: browser.get("/q/review"))),
+    }
+    # the invitation with its couple, practice, therapist and partner; the partner's answers;
+    # autosave: the invitation, the conditional update of its row, the upsert of the answer
+    assert counts == {"welcome": 2, "instrument": 2, "other instrument": 2, "autosave": 3, "review": 2}
+
+
+def test_the_bulk_practice_answers_every_page_with_the_same_queries_as_a_small_one(
+    make_practice, make_client, count_queries, db
+):
+    """Couples made by seed-demo --couples render like any other, with the same fixed work."""
+    owner = make_practice()
+    add_bulk_couples(owner.practice, 40, seed=11)
+    db.session.commit()
+    ids = db.session.scalars(
+        sa.select(Couple.id).where(Couple.practice_id == owner.practice_id).order_by(Couple.id).limit(12)
+    ).all()
+    browser = sign_in(make_client(), owner)
+    counts = {len(statements_of(count_queries, lambda cid=cid: browser.get(f"/couples/{cid}"))) for cid in ids}
+    assert counts == {COUPLE_VIEW_QUERIES}
