@@ -60,8 +60,14 @@ def main() -> int:
             t0 = time.perf_counter()
             results = load_couple_results(couple)
             t1 = time.perf_counter()
-            ctx = build_context(results, practice=practice, clinician=clinician, kind="clinician", appendix=False,
-                                generated_at=couple.created_at)
+            ctx = build_context(
+                results,
+                practice=practice,
+                clinician=clinician,
+                kind="clinician",
+                appendix=False,
+                generated_at=couple.created_at,
+            )
             t2 = time.perf_counter()
             html = render_template(pdf.TEMPLATES["clinician"], report=pdf._template_context(ctx))
             t3 = time.perf_counter()
@@ -93,14 +99,18 @@ def main() -> int:
             one_render()
         after, peak = rss_mb()
 
-    print(f"renders: {RENDERS} (after one warm-up), demo couple 'L & R', clinician report, database {url.split(':')[0]}")
+    print(
+        f"renders: {RENDERS} (after one warm-up), demo couple 'L & R', clinician report, database {url.split(':')[0]}"
+    )
     print(f"median render time:           {median_total:.3f} s   (goal <= 0.8 s)")
     parts = {k: statistics.median(r[k] for r in runs) for k in ("load", "context", "template", "weasyprint")}
     print("  median parts:               " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in parts.items()))
     print(f"share of time outside WeasyPrint: {outside * 100:.1f} %   (goal <= 20 %)")
     print(f"cached hit (median):          {statistics.median(hits) * 1000:.1f} ms")
-    print(f"memory over {MEMORY_RENDERS} renders:       {before:.0f} MB -> {after:.0f} MB "
-          f"(growth {after - before:+.1f} MB, peak {peak:.0f} MB; goal: growth < 50 MB)")
+    print(
+        f"memory over {MEMORY_RENDERS} renders:       {before:.0f} MB -> {after:.0f} MB "
+        f"(growth {after - before:+.1f} MB, peak {peak:.0f} MB; goal: growth < 50 MB)"
+    )
     return 0
 
 

@@ -165,4 +165,7 @@ def test_behind_a_trusted_proxy_the_client_address_is_used(db):
     def whoami_direct():
         return request.remote_addr
 
-    assert plain.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"}).get_data(as_text=True) == "127.0.0.1"
+    assert (
+        plain.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"}).get_data(as_text=True)
+        == "127.0.0.1"
+    )
