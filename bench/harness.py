@@ -53,6 +53,34 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
+def cpu_idle(seconds: float = 2.0) -> float:
+    """The share of CPU time the whole machine spent idle over the next few seconds (Linux /proc/stat)."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # idle + iowait, total
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_for_quiet(limit: float = 180, idle: float = 0.8) -> float:
+    """Wait (at most `limit` seconds) until other work on the machine leaves it mostly idle.
+
+    The benches share the machine with whatever else runs on it; a busy neighbour lowers
+    every figure. Returns the idle share measured last, which the benches print.
+    """
+    deadline = time.monotonic() + limit
+    share = cpu_idle()
+    while share < idle and time.monotonic() < deadline:
+        say(f"  the machine is busy ({100 * (1 - share):.0f} % CPU in use by other work); waiting for it to settle")
+        time.sleep(10)
+        share = cpu_idle()
+    return share
+
+
 # --- the database -------------------------------------------------------------------------
 
 

@@ -130,6 +130,7 @@ def main() -> int:
         def bare():
             return run("bare /healthz", ["/healthz"], [], warmup=1)
 
+        idle = harness.wait_for_quiet()
         say(f"gunicorn: 2 sync workers on {server.base}; wrk: {CONNECTIONS} connections, {seconds} s per page")
         # The bare route is measured next to every page (before and after it), so a change in
         # what else the machine is doing moves the floor and the page together.
@@ -152,7 +153,10 @@ def main() -> int:
         f"Tandem web bench: PostgreSQL, {COUPLES:,} bulk couples + the demo couples, gunicorn 2 sync workers, "
         f"wrk {CONNECTIONS} connections, {seconds} s per page, Redis {'on' if redis else 'off'}"
     )
-    say(f"machine: {os.cpu_count()} cores; load average {load_before:.1f} before, {load_after:.1f} after")
+    say(
+        f"machine: {os.cpu_count()} cores, {100 * idle:.0f} % idle before the runs; "
+        f"load average {load_before:.1f} before, {load_after:.1f} after"
+    )
     if seeded is not None:
         say(f"seed-demo --couples {COUPLES}: {seeded:.1f} s")
     say(f"dashboard page shows {shown} couples (page 1)")

@@ -498,6 +498,7 @@ def test_safety_review(instrument, item, form, world):
         (instrument, item) == ("safety", "afraid")
         and response.status_code == 302
         and (note is None or len(note) <= 1000)
+        and "\x00" not in (note or "")  # every form refuses NUL (clinic.forms.Form)
     ):
         reviews = [v for (table, _), v in after.items() if table == "safety_review"]
         assert [r["note"] for r in reviews] == [(note or "").strip()]

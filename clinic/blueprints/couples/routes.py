@@ -309,7 +309,7 @@ def review_safety(couple_id: int, invitation_id: int, instrument_id: str, item_i
     invitation = _load_invitation(couple_id, invitation_id)
     form = SafetyReviewForm()
     if not form.validate_on_submit():
-        flash("The note is too long (at most 1,000 characters).", "error")
+        flash("The review was not saved: " + " ".join(form.note.errors or ["please try again."]), "error")
         return redirect(url_for("couples.detail", couple_id=couple_id) + "#safety")
     try:
         safety.review_flag(
