@@ -14,8 +14,17 @@ class Form(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators=extra_validators)
-        for field in self:
+        for field in _fields(self):
             if isinstance(field.data, str) and "\x00" in field.data:
                 field.errors = [*field.errors, NUL_MESSAGE]
                 valid = False
         return valid
+
+
+def _fields(form):
+    """Every field of a form, including those of its sub-forms (FormField)."""
+    for field in form:
+        if hasattr(field, "form") and hasattr(field.form, "_fields"):
+            yield from _fields(field.form)
+        else:
+            yield field
