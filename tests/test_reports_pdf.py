@@ -688,15 +688,19 @@ def test_oversized_text_is_refused_upstream_or_clipped_in_the_report(
     db.session.rollback()
     # SQLite does not enforce the label's length: the report clips instead of printing a megabyte.
     couple = db.session.get(Couple, couple.id)
-    couple.label = megabyte
     couple.prep_notes = megabyte
+    sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:  # PostgreSQL refuses an over-long label itself
+        couple.label = megabyte
     db.session.flush()
 
     ctx = context_for(couple, "clinician")
-    assert len(ctx["couple"]) == 60 and ctx["couple"].endswith("…")
+    if sqlite:
+        assert len(ctx["couple"]) == 60 and ctx["couple"].endswith("…")
     assert len(ctx["prep_notes"]) == couples.PREP_NOTES_LIMIT
     text = text_of(pdf.render_pdf(ctx))
-    assert shows(text, "Session-prep report: <b>x</b><b>x</b>")
+    if sqlite:
+        assert shows(text, "Session-prep report: <b>x</b><b>x</b>")
     assert set(recording.asked) == BUNDLED
 
 
