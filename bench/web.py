@@ -7,7 +7,7 @@ proxy: see bench/harness.py), and loads it with wrk from a second process, 16
 connections, 10 s per page after a 2 s warm-up. Prints requests/second as a
 share of /healthz (which touches nothing), and p50/p99 latency, next to the goals:
 
-  dashboard (page 1: 50 of 2,007 couples, the owner sees them all)   >= 15 %
+  dashboard (page 1: 50 of about 2,000 couples; the owner sees all)  >= 15 %
   couple view (the demo couple with two intake-set assessments)      >= 10 %
   autosave (POST JSON, CSRF header, a partner's session cookie)      >= 40 %
   client page (a questionnaire page: 38 items)                      >= 25 %
