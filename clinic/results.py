@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
-from clinic import catalog
+from clinic import catalog, charts
 from clinic.extensions import db
 from clinic.models import Answer, Assessment, Couple, Partner, SafetyReview
 from instruments import (
@@ -27,6 +27,7 @@ from instruments import (
     ReliableChange,
     Result,
     SafetyFlag,
+    ScoreResult,
     compare,
     score,
     score_change,
@@ -119,6 +120,41 @@ class CoupleResults:
     @property
     def unreviewed_safety(self) -> int:
         return sum(1 for entry in self.safety if entry.review is None)
+
+
+def measure_score(result: Result | None, measure_id: str) -> ScoreResult | None:
+    """One partner's score on a subscale or total (None: not submitted, or not on that version)."""
+    if result is None:
+        return None
+    return result.scores.get(measure_id) or result.totals.get(measure_id)
+
+
+def comparison_svg(row: InstrumentResults, names: tuple[str, str]) -> str | None:
+    """The dumbbell chart of every subscale and total of one instrument (couple view and report)."""
+    if row.instrument.kind != "scored" or not any(row.results.values()):
+        return None
+    lines = []
+    possible = None
+    for measure in row.instrument.measures():
+        a, b = (measure_score(row.results[pos], measure.id) for pos in (1, 2))
+        lines.append((measure.label, a.value if a else None, b.value if b else None))
+        if possible is None and (a or b):
+            # The axis of the first score found: every measure shares it when scored as means.
+            possible = (a or b).possible
+    low, high = possible
+    return charts.dumbbell(lines, low=low, high=high, title=row.instrument.title, names=names)
+
+
+def trend_svg(trend: Trend, names: tuple[str, str]) -> str:
+    """One subscale or total over the assessments, as a line chart."""
+    measure = trend.instrument.measure(trend.measure_id)
+    items = trend.instrument.items_of(trend.measure_id)
+    scale = trend.instrument.scale_of(items[0])
+    # A sum spans items x scale; a mean the scale itself.
+    n = len(items) if measure.method == "sum" else 1
+    series = [(p.occasion, p.values[1], p.values[2]) for p in trend.points]
+    title = f"{trend.instrument.title}: {trend.label}"
+    return charts.trend(series, low=scale.low * n, high=scale.high * n, title=title, names=names)
 
 
 def load_couple_results(couple: Couple) -> CoupleResults:
@@ -255,16 +291,14 @@ def _trends(out: CoupleResults) -> list[Trend]:
             for row in rows:
                 values = {}
                 for pos in (1, 2):
-                    result = row.results[pos]
-                    found = result and (result.scores.get(measure.id) or result.totals.get(measure.id))
+                    found = measure_score(row.results[pos], measure.id)
                     values[pos] = found.value if found else None
                 points.append(TrendPoint(row.assessment.occasion, row.assessment.created_at, values))
             earlier, later = rows[-2], rows[-1]
             change: dict[int, ReliableChange | ChangeUnknown | None] = {}
             for pos in (1, 2):
-                a, b = earlier.results[pos], later.results[pos]
-                before = a and (a.scores.get(measure.id) or a.totals.get(measure.id))
-                after = b and (b.scores.get(measure.id) or b.totals.get(measure.id))
+                before = measure_score(earlier.results[pos], measure.id)
+                after = measure_score(later.results[pos], measure.id)
                 change[pos] = score_change(measure, before, after) if before and after else None
             gap = None
             if earlier.comparison and later.comparison:

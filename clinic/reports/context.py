@@ -14,12 +14,11 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from clinic import charts
 from clinic.models import Assessment, Clinician, Couple, Partner, Practice
-from clinic.results import TALK_LIMIT, CoupleResults, InstrumentResults, Trend
+from clinic.results import TALK_LIMIT, CoupleResults, InstrumentResults, Trend, comparison_svg, measure_score
 from clinic.services.couples import PREP_NOTES_LIMIT
 from clinic.templating import localtime_in
-from instruments import THEME_LABELS, ChangeUnknown, ItemComparison, Result, ScoreResult, theme_label
+from instruments import THEME_LABELS, ChangeUnknown, ItemComparison, Result, theme_label
 from instruments.scoring import key as keyed_value
 
 # Part of every cache key: bump it whenever a template or report.css changes what a
@@ -187,15 +186,9 @@ def _safety(results: CoupleResults, zone: str) -> dict:
     return {"count": len(results.safety), "unreviewed": results.unreviewed_safety, "partners": partners}
 
 
-def _found(result: Result | None, measure_id: str) -> ScoreResult | None:
-    if result is None:
-        return None
-    return result.scores.get(measure_id) or result.totals.get(measure_id)
-
-
 def _cell(result: Result | None, measure_id: str) -> dict:
     """One partner's score on one measure, as the couple view writes it."""
-    found = _found(result, measure_id)
+    found = measure_score(result, measure_id)
     if found is None:
         return {"value": None, "band": None, "concern": False, "note": NOT_SUBMITTED}
     if not found.valid or found.value is None:
@@ -270,20 +263,8 @@ def _item(item) -> dict:
 
 def _chart(results: CoupleResults, row: InstrumentResults) -> str | None:
     """The couple view's dumbbell chart of every subscale and total, as an SVG string."""
-    if not any(row.results.values()):
-        return None
-    lines = []
-    possible = None
-    for measure in row.instrument.measures():
-        values = []
-        for pos in POSITIONS:
-            found = _found(row.results[pos], measure.id)
-            values.append(found.value if found else None)
-            possible = possible or (found.possible if found else None)
-        lines.append((measure.label, values[0], values[1]))
-    low, high = possible
     names = (_clip(results.partners[1].display_name, "name"), _clip(results.partners[2].display_name, "name"))
-    return charts.dumbbell(lines, low=low, high=high, title=row.instrument.title, names=names)
+    return comparison_svg(row, names)
 
 
 def _life_context(results: CoupleResults) -> dict | None:
@@ -366,12 +347,12 @@ def _focus(rows: list[InstrumentResults], *, shared_only: bool) -> list[dict]:
     found: dict[str, dict[str, list[str]]] = {}
     for row in rows:
         for measure in row.instrument.measures():
-            concerned = [pos for pos in POSITIONS if (s := _found(row.results[pos], measure.id)) and s.prompts]
+            concerned = [pos for pos in POSITIONS if (s := measure_score(row.results[pos], measure.id)) and s.prompts]
             if not concerned or (shared_only and len(concerned) < 2):
                 continue
             letters = " and ".join(_letter(pos) for pos in concerned)
             source = f"{row.instrument.title}, {measure.label}: {letters}"
-            prompts = _found(row.results[concerned[0]], measure.id).prompts
+            prompts = measure_score(row.results[concerned[0]], measure.id).prompts
             for prompt in prompts:
                 sources = found.setdefault(prompt.theme, {}).setdefault(prompt.text, [])
                 if source not in sources:
