@@ -212,6 +212,13 @@ def make_assessment(db):
     return make
 
 
+def login(browser: Client, clinician: Clinician) -> Client:
+    """Sign a browser in as this clinician (with the suite's password); returns the browser."""
+    response = browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD})
+    assert response.status_code == 302
+    return browser
+
+
 class AuthActions:
     def __init__(self, client: Client):
         self._client = client

@@ -4,12 +4,7 @@ import sqlalchemy as sa
 
 from clinic import audit
 from clinic.models import AuditEvent
-from tests.conftest import PASSWORD
-
-
-def login(browser, clinician):
-    assert browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD}).status_code == 302
-    return browser
+from tests.conftest import login
 
 
 def test_owner_sees_and_filters_the_practice_trail(client, make_practice, make_clinician, make_couple, db):

@@ -10,12 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from clinic.models import Assessment, SafetyReview
-from tests.conftest import PASSWORD, is_postgres
-
-
-def login(browser, clinician):
-    assert browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD}).status_code == 302
-    return browser
+from tests.conftest import is_postgres, login
 
 
 def text_of(html: str) -> str:

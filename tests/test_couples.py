@@ -7,14 +7,7 @@ import sqlalchemy as sa
 
 from clinic.db_types import utcnow
 from clinic.models import Couple, CoupleStatus, Invitation, Partner
-from tests.conftest import PASSWORD
-
-
-def login(browser, clinician):
-    response = browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD})
-    assert response.status_code == 302
-    return browser
-
+from tests.conftest import login
 
 COUPLE_FORM = {
     "label": "J & M",

@@ -16,14 +16,9 @@ from clinic.models import (
     SafetyReview,
     Score,
 )
-from tests.conftest import PASSWORD
+from tests.conftest import login
 
 CHECKIN_A = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}
-
-
-def login(browser, clinician):
-    assert browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD}).status_code == 302
-    return browser
 
 
 @pytest.fixture

@@ -470,7 +470,8 @@ def test_prep_notes(form, world):
     response = post(world.browser("therapist"), f"/couples/{world.couple_id}/notes", form, world.csrf("therapist"))
     after = world.snapshot()
     notes = first(form, "notes")
-    if response.status_code == 413 or (notes is not None and len(notes) > 20_000):
+    # Too long, or holding NUL (every form refuses it: clinic.forms.Form): the old notes stay.
+    if response.status_code == 413 or (notes is not None and (len(notes) > 20_000 or "\x00" in notes)):
         assert not snapshot_diff(before, after)
     else:
         assert response.status_code == 302

@@ -10,14 +10,9 @@ from clinic.db_types import utcnow
 from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitation, Practice
 from clinic.services import invitations
 from clinic.tokens import hash_token
-from tests.conftest import PASSWORD
+from tests.conftest import login
 
 LINK = re.compile(r'value="(http://localhost/l/([A-Za-z0-9_\-]+))"')
-
-
-def login(browser, clinician):
-    assert browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD}).status_code == 302
-    return browser
 
 
 def start(client, couple, **overrides):

@@ -8,16 +8,10 @@ from markupsafe import escape
 
 from clinic import catalog
 from instruments import Registry, load_registry, parse_instrument
-from tests.conftest import PASSWORD
+from tests.conftest import login
 
 SHIPPED = load_registry()
 NO_PSYCHOMETRICS = "No psychometrics: reliable change cannot be judged."
-
-
-def login(browser, clinician):
-    response = browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD})
-    assert response.status_code == 302
-    return browser
 
 
 def page_of(browser, url: str) -> str:

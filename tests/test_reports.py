@@ -9,15 +9,10 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from clinic.models import AuditEvent, Report, ReportStatus
-from tests.conftest import PASSWORD
+from tests.conftest import login
 
 CHECKIN_A = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}
 CHECKIN_B = {"satisfied": 2, "close": 2, "hopeful": 3, "together": 2}
-
-
-def login(browser, clinician):
-    assert browser.post_form("/signin", {"email": clinician.email, "password": PASSWORD}).status_code == 302
-    return browser
 
 
 def wait_until_done(db, report_id, timeout=60.0):
