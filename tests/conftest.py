@@ -23,6 +23,7 @@ from clinic.config import TestConfig, database_url
 from clinic.extensions import db as _db
 from clinic.extensions import limiter
 from clinic.models import Clinician, Couple, Partner, TokenPurpose
+from clinic.reports.jobs import drain_local_pool
 from clinic.services import accounts, couples, invitations
 
 # `make test` sets TANDEM_TEST_DB for the PostgreSQL run; otherwise SQLite.
@@ -103,6 +104,8 @@ def db(app):
     with app.app_context():
         limiter.reset()
         yield _db
+        # A report still rendering in the local pool holds locks TRUNCATE must wait for.
+        drain_local_pool()
         _db.session.remove()
         tables = [t.name for t in _db.metadata.sorted_tables]
         with _db.engine.begin() as conn:

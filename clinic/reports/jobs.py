@@ -85,6 +85,15 @@ def enqueue(report_id: int) -> None:
     _local_pool.submit(_run_in_app, app, report_id)
 
 
+def drain_local_pool() -> None:
+    """Let the in-process pool finish every report it holds, then let it go (a new one
+    starts with the next report). Tests call it before emptying the database."""
+    global _local_pool
+    pool, _local_pool = _local_pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def _run_in_app(app: Flask, report_id: int) -> None:
     with app.app_context():
         render_report(report_id)
