@@ -403,7 +403,7 @@ def test_saves_after_sending_answer_409_and_change_nothing(intake, make_client, 
 def test_a_page_that_loses_the_race_with_sending_or_closing_says_so(submitted, intake, make_client, monkeypatch, db):
     # The link was open when the request loaded it, then another request sent the
     # answers (or the therapist revoked the link) before this save wrote anything.
-    _, tokens = intake
+    assessment, tokens = intake
     jonah = open_link(make_client, tokens[1])
     csrf = page_csrf(jonah)
 
@@ -412,13 +412,37 @@ def test_a_page_that_loses_the_race_with_sending_or_closing_says_so(submitted, i
 
     monkeypatch.setattr(responses, "save_answers", too_late)
     page = jonah.post("/q/connection", data={"csrf_token": csrf, "item_heard_1": "2"})
-    saved = autosave(jonah, "connection", "heard_1", 2, csrf=csrf)
     if submitted:
         assert page.status_code == 409 and "already been sent" in page.get_data(as_text=True)
-        assert saved.status_code == 409 and "already been sent" in saved.get_json()["error"]
     else:
         assert page.status_code == 404 and "This link isn't available" in page.get_data(as_text=True)
-        assert saved.status_code == 404 and saved.get_json()["error"]
+
+
+@pytest.mark.parametrize("submitted", [True, False], ids=["sent meanwhile", "closed meanwhile"])
+def test_an_autosave_that_loses_the_race_with_sending_or_closing_says_so_and_writes_nothing(
+    submitted, intake, make_client, monkeypatch, db
+):
+    # Another connection sends the answers (or revokes the link) after the autosave
+    # request has read its session and just before its one conditional write.
+    assessment, tokens = intake
+    jonah = open_link(make_client, tokens[1])
+    csrf = page_csrf(jonah)
+    invitation_id = invitation_of(db, assessment, 1).id
+    real_autosave = responses.autosave
+
+    def closed_just_before(*args, **kwargs):
+        column = Invitation.submitted_at if submitted else Invitation.revoked_at
+        with db.engine.begin() as other:
+            other.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values({column: utcnow()}))
+        return real_autosave(*args, **kwargs)
+
+    monkeypatch.setattr(responses, "autosave", closed_just_before)
+    saved = autosave(jonah, "connection", "heard_1", 2, csrf=csrf)
+    if submitted:
+        assert saved.status_code == 409 and "already been sent" in saved.get_json()["error"]
+    else:
+        assert saved.status_code == 404 and "saved" not in saved.get_data(as_text=True)
+    assert stored(db, invitation_id) == {}
 
 
 # Concurrency.

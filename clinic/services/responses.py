@@ -19,7 +19,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from clinic import catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.models import Answer, Invitation, Score
+from clinic.models import Answer, Assessment, Couple, Invitation, Score
 from clinic.services.invitations import refresh_status
 from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, score
 from instruments.scoring import check_answers
@@ -33,6 +33,10 @@ class ResponsesClosed(Exception):
     def __init__(self, *, submitted: bool) -> None:
         self.submitted = submitted
         super().__init__("These answers have already been sent." if submitted else "This link no longer takes answers.")
+
+
+class LinkNotOpen(Exception):
+    """The partner session's link does not take answers now (or was never this session's)."""
 
 
 class UnknownInstrument(AnswerError):
@@ -125,28 +129,69 @@ def _normalise(instrument: Instrument, answers: Mapping[str, AnswerValue]) -> di
     return cleaned
 
 
-def _upsert(rows: list[dict]) -> sa.Insert:
-    """INSERT … ON CONFLICT (invitation, instrument, item) DO UPDATE, in the session's dialect."""
+_UPSERTS: dict[str, sa.Insert] = {}
+
+
+def _upsert() -> sa.Insert:
+    """INSERT … ON CONFLICT (invitation, instrument, item) DO UPDATE, in the session's dialect.
+
+    Built once per dialect and executed with bound rows, so SQLAlchemy compiles it once."""
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Answer).values(rows)
-    return statement.on_conflict_do_update(
-        index_elements=[Answer.invitation_id, Answer.instrument_id, Answer.item_id],
-        set_={
-            "value": statement.excluded.value,
-            "text": statement.excluded.text,
-            "updated_at": statement.excluded.updated_at,
-        },
-    )
+    statement = _UPSERTS.get(dialect)
+    if statement is None:
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Answer.__table__)
+        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=["invitation_id", "instrument_id", "item_id"],
+            set_={
+                "value": insert.excluded.value,
+                "text": insert.excluded.text,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+    return statement
 
 
-def _closed_reason(invitation: Invitation) -> ResponsesClosed:
-    submitted_at = db.session.scalar(sa.select(Invitation.submitted_at).where(Invitation.id == invitation.id))
+def _closed_reason(invitation_id: int) -> ResponsesClosed:
+    submitted_at = db.session.scalar(sa.select(Invitation.submitted_at).where(Invitation.id == invitation_id))
     return ResponsesClosed(submitted=submitted_at is not None)
 
 
+_invitation = Invitation.__table__
+_assessment = Assessment.__table__
+
+
 def _open_condition(now):
-    return sa.and_(Invitation.submitted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now)
+    row = _invitation.c
+    return sa.and_(row.submitted_at.is_(None), row.revoked_at.is_(None), row.expires_at > now)
+
+
+def _write(invitation_id: int, instrument: Instrument, cleaned: Mapping[str, AnswerValue], now) -> None:
+    """Store checked answers (upsert the given, delete the cleared), in a lock order every writer shares."""
+    rows = [
+        {
+            "invitation_id": invitation_id,
+            "instrument_id": instrument.id,
+            "item_id": item_id,
+            "value": value if isinstance(value, int) else None,
+            "text": value if isinstance(value, str) else None,
+            "updated_at": now,
+        }
+        for item_id, value in sorted(cleaned.items())
+        if value is not None
+    ]
+    cleared = sorted(item_id for item_id, value in cleaned.items() if value is None)
+    if rows:
+        db.session.execute(_upsert(), rows)
+    if cleared:
+        db.session.execute(
+            sa.delete(Answer)
+            .where(
+                Answer.invitation_id == invitation_id,
+                Answer.instrument_id == instrument.id,
+                Answer.item_id.in_(cleared),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
 
 def save_answers(invitation: Invitation, instrument_id: str, answers: Mapping[str, AnswerValue]) -> None:
@@ -175,40 +220,47 @@ def save_answers(invitation: Invitation, instrument_id: str, answers: Mapping[st
         .execution_options(synchronize_session=False)
     )
     if touched.rowcount != 1:
-        raise _closed_reason(invitation)
+        raise _closed_reason(invitation.id)
     set_committed_value(invitation, "last_activity_at", now)
     if first_start:
         set_committed_value(invitation, "started_at", now)
-
-    # Sorted rows keep the lock order the same for every writer.
-    rows = [
-        {
-            "invitation_id": invitation.id,
-            "instrument_id": instrument.id,
-            "item_id": item_id,
-            "value": value if isinstance(value, int) else None,
-            "text": value if isinstance(value, str) else None,
-            "updated_at": now,
-        }
-        for item_id, value in sorted(cleaned.items())
-        if value is not None
-    ]
-    cleared = sorted(item_id for item_id, value in cleaned.items() if value is None)
-    if rows:
-        db.session.execute(_upsert(rows))
-    if cleared:
-        db.session.execute(
-            sa.delete(Answer)
-            .where(
-                Answer.invitation_id == invitation.id,
-                Answer.instrument_id == instrument.id,
-                Answer.item_id.in_(cleared),
-            )
-            .execution_options(synchronize_session=False)
-        )
+    _write(invitation.id, instrument, cleaned, now)
     if first_start:
         refresh_status(invitation.assessment.couple)
     db.session.flush()
+
+
+def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: str, value: AnswerValue) -> None:
+    """Save one answer for the partner session that holds (invitation id, token hash): the hot
+    path of a partner's form, in two statements (touch the link's row, upsert the answer).
+
+    The touch is conditional on the session's token still being the link's and the link
+    still taking answers, and it locks the row like save_answers does. Raises LinkNotOpen
+    when it is not (nothing written), and AnswerError for an answer the questionnaire cannot
+    take (the caller rolls back the touch).
+    """
+    now = utcnow()
+    of_assessment = _assessment.c.id == _invitation.c.assessment_id
+    touched = db.session.execute(
+        sa.update(_invitation)
+        .where(_invitation.c.id == invitation_id, _invitation.c.token_hash == token_hash, _open_condition(now))
+        .values(last_activity_at=now, started_at=sa.func.coalesce(_invitation.c.started_at, now))
+        .returning(
+            sa.select(_assessment.c.instruments).where(of_assessment).scalar_subquery(),
+            sa.select(_assessment.c.couple_id).where(of_assessment).scalar_subquery(),
+            _invitation.c.started_at,
+        )
+    ).first()
+    if touched is None:
+        raise LinkNotOpen
+    instruments, couple_id, started_at = touched
+    versions = {str(key): int(version) for key, version in instruments}
+    if instrument_id not in versions:
+        raise UnknownInstrument(f"{instrument_id!r} is not one of these questionnaires")
+    instrument = catalog.instrument(instrument_id, versions[instrument_id])
+    _write(invitation_id, instrument, _normalise(instrument, {item_id: value}), now)
+    if started_at == now:  # this save started the questionnaires: the dashboard says "in progress"
+        refresh_status(db.session.get(Couple, couple_id))
 
 
 def _measure_json(measures: Mapping[str, ScoreResult]) -> dict:

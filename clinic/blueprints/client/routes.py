@@ -153,18 +153,26 @@ def _read_autosave() -> dict:
 
 @bp.post("/q/autosave")
 def autosave():
-    """Save one answer as it is chosen (JSON {instrument, item, value}; null or "" clears it)."""
-    invitation = partner_session.current_invitation()
-    if invitation.submitted_at is not None:
-        return _json_error(ALREADY_SENT, 409)
+    """Save one answer as it is chosen (JSON {instrument, item, value}; null or "" clears it).
+
+    The hot path: the session's link is checked and touched by the same statement that
+    locks it (responses.autosave); only a link that no longer takes answers costs more.
+    """
+    link = partner_session.held()
+    if link is None:
+        abort(partner_session.link_not_valid())
     payload = _read_autosave()
     try:
-        responses.save_answers(invitation, payload["instrument"], {payload["item"]: payload["value"]})
-    except responses.ResponsesClosed as closed:
-        if closed.submitted:
+        responses.autosave(*link, payload["instrument"], payload["item"], payload["value"])
+    except responses.LinkNotOpen:
+        db.session.rollback()
+        # Replaced, revoked or expired: the "link not valid" page, and the session ends.
+        invitation = partner_session.current_invitation()
+        if invitation.submitted_at is not None:
             return _json_error(ALREADY_SENT, 409)
         return _json_error("This link is no longer open.", 404)
     except AnswerError as problem:
+        db.session.rollback()
         return _json_error(f"That answer could not be saved: {problem}", 400)
     db.session.commit()
     return {"saved": True}

@@ -33,15 +33,24 @@ def link_not_valid():
     return make_response(render_template("client/link_not_valid.html"), 404)
 
 
+def held() -> tuple[int, str] | None:
+    """(invitation id, token hash) of this browser's partner session, or None."""
+    held = session.get(SESSION_KEY)
+    if not isinstance(held, dict) or not isinstance(held.get("invitation"), int):
+        return None
+    return held["invitation"], str(held.get("token", ""))
+
+
 def current_invitation(*, allow_submitted: bool = True) -> Invitation:
     """The invitation this browser's partner session opens, loaded with its couple and partner.
 
     Aborts with the "link not valid" page when there is no partner session, or the
     link was reissued, revoked or has expired since it was opened.
     """
-    held = session.get(SESSION_KEY)
-    if not isinstance(held, dict) or not isinstance(held.get("invitation"), int):
+    link = held()
+    if link is None:
         abort(link_not_valid())
+    invitation_id, token_hash = link
     invitation = db.session.scalar(
         sa.select(Invitation)
         .join(Invitation.assessment)
@@ -49,7 +58,7 @@ def current_invitation(*, allow_submitted: bool = True) -> Invitation:
         .join(Invitation.partner)
         .join(Couple.practice)
         .join(Couple.clinician)
-        .where(Invitation.id == held["invitation"])
+        .where(Invitation.id == invitation_id)
         .options(
             contains_eager(Invitation.assessment)
             .contains_eager(Assessment.couple)
@@ -57,7 +66,7 @@ def current_invitation(*, allow_submitted: bool = True) -> Invitation:
             contains_eager(Invitation.partner),
         )
     )
-    if invitation is None or not hmac.compare_digest(invitation.token_hash, str(held.get("token", ""))):
+    if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
         session.pop(SESSION_KEY, None)
         abort(link_not_valid())
     if invitation.submitted_at is not None:
