@@ -223,7 +223,9 @@ class Couple(TimestampMixin, db.Model):
     status_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The therapist's own preparation notes for the next session (never shown to clients).
-    prep_notes: Mapped[str] = mapped_column(EncryptedText, default="", server_default=sa.text("''"))
+    # Deferred: only the couple view, the report and an export read (and decrypt) them;
+    # a partner's page or a status change never loads the therapist's notes.
+    prep_notes: Mapped[str] = mapped_column(EncryptedText, default="", server_default=sa.text("''"), deferred=True)
 
     practice: Mapped[Practice] = relationship(lazy="raise_on_sql")
     clinician: Mapped[Clinician] = relationship(lazy="raise_on_sql")

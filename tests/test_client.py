@@ -269,6 +269,24 @@ def test_untouched_questions_on_a_page_post_keep_what_another_tab_saved(intake, 
     }
 
 
+def test_the_first_autosave_starts_the_questionnaires_and_later_ones_keep_that_time(intake, make_client, db):
+    assessment, tokens = intake
+    jonah = open_link(make_client, tokens[1])
+    csrf = page_csrf(jonah)
+    assert invitation_of(db, assessment, 1).started_at is None
+    assert couple_status(db, assessment) == CoupleStatus.WAITING
+
+    assert autosave(jonah, "connection", "heard_1", 4, csrf=csrf).get_json() == {"saved": True}
+    started = invitation_of(db, assessment, 1).started_at
+    assert started is not None
+    assert couple_status(db, assessment) == CoupleStatus.IN_PROGRESS
+
+    assert autosave(jonah, "connection", "heard_2", 2, csrf=csrf).get_json() == {"saved": True}
+    again = invitation_of(db, assessment, 1)
+    assert again.started_at == started and again.last_activity_at > started
+    assert stored(db, again.id) == {("connection", "heard_1"): 4, ("connection", "heard_2"): 2}
+
+
 def test_autosave_clears_an_answer_with_null_or_empty_text(intake, make_client, db):
     assessment, tokens = intake
     jonah = open_link(make_client, tokens[1])
@@ -403,7 +421,7 @@ def test_saves_after_sending_answer_409_and_change_nothing(intake, make_client, 
 def test_a_page_that_loses_the_race_with_sending_or_closing_says_so(submitted, intake, make_client, monkeypatch, db):
     # The link was open when the request loaded it, then another request sent the
     # answers (or the therapist revoked the link) before this save wrote anything.
-    assessment, tokens = intake
+    _, tokens = intake
     jonah = open_link(make_client, tokens[1])
     csrf = page_csrf(jonah)
 

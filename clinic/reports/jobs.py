@@ -17,6 +17,7 @@ from flask import Flask, current_app, has_app_context
 from flask_login import current_user
 from redis import Redis
 from rq import Queue, Worker
+from sqlalchemy.orm import undefer
 
 from clinic import audit
 from clinic.db_types import utcnow
@@ -126,7 +127,7 @@ def render_report(report_id: int) -> None:
     report = db.session.get(Report, report_id)
     started = time.perf_counter()
     try:
-        couple = db.session.get(Couple, report.couple_id)
+        couple = db.session.get(Couple, report.couple_id, options=[undefer(Couple.prep_notes)], populate_existing=True)
         context = _context(couple, report.kind, report.appendix)
         pdf = render_pdf(context)
     except Exception as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from flask import get_template_attribute
+from markupsafe import Markup
 from wtforms import Field, RadioField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
@@ -13,6 +15,11 @@ from instruments import Instrument
 # Field names get a prefix so an item id can never shadow a form attribute ("data", "meta"…).
 FIELD_PREFIX = "item_"
 CHOOSE_SHOWN = "Please choose one of the answers shown."
+
+
+# Rendered radio groups by (field id, name, choices, checked value); see options_html.
+CHOICES_HTML_KEPT = 8192
+_CHOICES_HTML: dict[tuple, Markup] = {}
 
 
 class ChoiceAnswer(RadioField):
@@ -29,6 +36,22 @@ class ChoiceAnswer(RadioField):
             super().pre_validate(form)
         except ValidationError:
             raise ValidationError(CHOOSE_SHOWN) from None
+
+    def options_html(self) -> Markup:
+        """The group's radio buttons with the current answer checked (templates/client/_choices.html).
+
+        WTForms' per-option sub-fields and widgets cost more than the rest of a 38-item
+        page together; the markup of an item with a given answer never changes, so it is
+        rendered once per process and kept."""
+        key = (self.id, self.name, tuple(self.choices), self.data)
+        html = _CHOICES_HTML.get(key)
+        if html is None:
+            if len(_CHOICES_HTML) >= CHOICES_HTML_KEPT:
+                _CHOICES_HTML.clear()
+            macro = get_template_attribute("client/_choices.html", "choices")
+            # An autoescaped template: the macro returns Markup with every value escaped.
+            html = _CHOICES_HTML[key] = macro(self.id, self.name, key[2], self.data)
+        return html
 
     @property
     def chosen(self) -> bool:
@@ -73,6 +96,22 @@ class InstrumentForm(Form):
 
 def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping[str, int | str]) -> InstrumentForm:
     """The page form for one instrument, items in the partner's order, saved answers pre-filled."""
+    key = (instrument.id, instrument.version, tuple(order))
+    form_class = _FORM_CLASSES.get(key)
+    if form_class is None:
+        if len(_FORM_CLASSES) >= FORM_CLASSES_KEPT:
+            _FORM_CLASSES.clear()
+        form_class = _FORM_CLASSES[key] = _form_class(instrument, key[2])
+    return form_class(data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
+
+
+# Form classes by (instrument id, version, item order), built once per process: an
+# instrument version never changes, and only shuffled instruments have several orders.
+FORM_CLASSES_KEPT = 512
+_FORM_CLASSES: dict[tuple[str, int, tuple[str, ...]], type[InstrumentForm]] = {}
+
+
+def _form_class(instrument: Instrument, order: tuple[str, ...]) -> type[InstrumentForm]:
     fields: dict[str, Field] = {}
     for item_id in order:
         item = instrument.item(item_id)
@@ -95,8 +134,7 @@ def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping
                     storable_text,
                 ],
             )
-    form_class = type("InstrumentPageForm", (InstrumentForm,), {**fields, "item_ids": tuple(order)})
-    return form_class(data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
+    return type("InstrumentPageForm", (InstrumentForm,), {**fields, "item_ids": order})
 
 
 class SubmitForm(Form):

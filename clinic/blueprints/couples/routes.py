@@ -9,7 +9,7 @@ import segno
 import sqlalchemy as sa
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy.orm import contains_eager, joinedload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, selectinload, undefer
 
 from clinic import audit, catalog
 from clinic.blueprints.couples import bp
@@ -245,7 +245,7 @@ def _load_couple(couple_id: int) -> Couple:
 @login_required
 def detail(couple_id: int):
     """The couple view: safety first, both partners side by side, change over time, and the links."""
-    couple = get_or_404(Couple, couple_id, joinedload(Couple.clinician))
+    couple = get_or_404(Couple, couple_id, joinedload(Couple.clinician), undefer(Couple.prep_notes))
     results = load_couple_results(couple)
     if results.has_results:
         audit.record("couple.results_viewed", couple_id=couple.id)
@@ -540,7 +540,7 @@ def remind(couple_id: int, invitation_id: int):
 @login_required
 def request_report(couple_id: int):
     """Ask for a PDF: an unchanged one comes back at once, otherwise it is queued."""
-    couple = get_or_404(Couple, couple_id)
+    couple = get_or_404(Couple, couple_id, undefer(Couple.prep_notes))
     form = ReportForm()
     if not form.validate_on_submit():
         flash("Choose which PDF to prepare.", "error")
