@@ -49,10 +49,11 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         # SQLite has no server-side pool to ping.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True}
 
-    from clinic import catalog, cli, errors, login, logs, security
+    from clinic import catalog, cli, errors, login, logs, memo, security
     from clinic.extensions import csrf, db, limiter, login_manager, migrate
 
     catalog.init_app(app)
+    memo.init_app(app)
     db.init_app(app)
     migrate.init_app(
         app,

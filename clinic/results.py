@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from clinic import catalog, charts
 from clinic.extensions import db
+from clinic.memo import memo
 from clinic.models import Answer, Assessment, Couple, Partner, SafetyReview
 from instruments import (
     ChangeUnknown,
@@ -66,6 +67,9 @@ class InstrumentResults:
     results: dict[int, Result | None]  # by partner position (1 = A, 2 = B); None = not submitted
     comparison: Comparison | None  # only when both partners submitted
     talk: ItemsToTalkAbout | None
+    # What the numbers were made from: the instrument version and, per position, the
+    # submitted invitation (id, submitted_at) or None. Keys the kept charts (clinic.memo).
+    key: tuple = ()
 
     @property
     def both(self) -> bool:
@@ -98,6 +102,7 @@ class Trend:
     points: list[TrendPoint]
     change: dict[int, ReliableChange | ChangeUnknown | None]  # previous -> latest, per partner
     gap_change: GapChange | ChangeUnknown | None
+    key: tuple = ()  # the measure and the keys of the InstrumentResults it runs through
 
 
 @dataclass
@@ -133,6 +138,10 @@ def comparison_svg(row: InstrumentResults, names: tuple[str, str]) -> str | None
     """The dumbbell chart of every subscale and total of one instrument (couple view and report)."""
     if row.instrument.kind != "scored" or not any(row.results.values()):
         return None
+    return memo("svg").get_or_make(("comparison", row.key, names), lambda: _comparison_svg(row, names))
+
+
+def _comparison_svg(row: InstrumentResults, names: tuple[str, str]) -> str:
     lines = []
     possible = None
     for measure in row.instrument.measures():
@@ -147,6 +156,10 @@ def comparison_svg(row: InstrumentResults, names: tuple[str, str]) -> str | None
 
 def trend_svg(trend: Trend, names: tuple[str, str]) -> str:
     """One subscale or total over the assessments, as a line chart."""
+    return memo("svg").get_or_make(("trend", trend.key, names), lambda: _trend_svg(trend, names))
+
+
+def _trend_svg(trend: Trend, names: tuple[str, str]) -> str:
     measure = trend.instrument.measure(trend.measure_id)
     items = trend.instrument.items_of(trend.measure_id)
     scale = trend.instrument.scale_of(items[0])
@@ -158,7 +171,8 @@ def trend_svg(trend: Trend, names: tuple[str, str]) -> str:
 
 
 def load_couple_results(couple: Couple) -> CoupleResults:
-    """Load a couple's assessments, submitted answers and reviews (five queries) and build the results."""
+    """Load a couple's assessments, submitted answers and reviews (at most five queries: the
+    answers read before are kept, see clinic.memo) and build the results."""
     assessments = db.session.scalars(
         sa.select(Assessment)
         .where(Assessment.couple_id == couple.id)
@@ -166,21 +180,30 @@ def load_couple_results(couple: Couple) -> CoupleResults:
         .options(selectinload(Assessment.invitations))
     ).all()
     partners = db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id)).all()
-    submitted_ids = [i.id for a in assessments for i in a.invitations if i.submitted_at is not None]
-    answers: dict[int, dict[str, dict[str, int | str]]] = defaultdict(lambda: defaultdict(dict))
+    submitted = [i for a in assessments for i in a.invitations if i.submitted_at is not None]
+    # Sent answers never change: those read before are kept (clinic.memo), the rest read now.
+    kept = memo("answers")
+    answers: dict[int, dict[str, dict[str, int | str]]] = {}
+    for invitation in submitted:
+        found = kept.get((invitation.id, invitation.submitted_at))
+        if found is not None:
+            answers[invitation.id] = found
+    missing = {i.id: i.submitted_at for i in submitted if i.id not in answers}
     reviews: dict[tuple[int, str, str], SafetyReview] = {}
-    if submitted_ids:
+    if missing:
+        read: dict[int, dict[str, dict[str, int | str]]] = {i: defaultdict(dict) for i in missing}
         for row in db.session.execute(
             sa.select(Answer.invitation_id, Answer.instrument_id, Answer.item_id, Answer.value, Answer.text).where(
-                Answer.invitation_id.in_(submitted_ids)
+                Answer.invitation_id.in_(list(missing))
             )
         ):
-            answers[row.invitation_id][row.instrument_id][row.item_id] = (
-                row.value if row.value is not None else row.text
-            )
+            read[row.invitation_id][row.instrument_id][row.item_id] = row.value if row.value is not None else row.text
+        for invitation_id, by_instrument in read.items():
+            answers[invitation_id] = kept.put((invitation_id, missing[invitation_id]), dict(by_instrument))
+    if submitted:
         for review in db.session.scalars(
             sa.select(SafetyReview)
-            .where(SafetyReview.invitation_id.in_(submitted_ids))
+            .where(SafetyReview.invitation_id.in_([i.id for i in submitted]))
             .options(joinedload(SafetyReview.reviewed_by))
         ):
             reviews[(review.invitation_id, review.instrument_id, review.item_id)] = review
@@ -216,17 +239,19 @@ def build_results(
     for assessment in assessments:
         invitation_at = {position_of[i.partner_id]: i for i in assessment.invitations if i.submitted_at is not None}
         rows = []
+        sent = {pos: (inv.id, inv.submitted_at) for pos, inv in invitation_at.items()}
         for instrument_id, version in assessment.instrument_keys:
             instrument = catalog.instrument(instrument_id, version)
             given = {pos: answers.get(inv.id, {}).get(instrument_id, {}) for pos, inv in invitation_at.items()}
             results: dict[int, Result | None] = {
-                pos: (score(instrument, given[pos]) if pos in given else None) for pos in (1, 2)
+                pos: (_score(instrument, sent[pos], given[pos]) if pos in given else None) for pos in (1, 2)
             }
+            key = (instrument_id, version, sent.get(1), sent.get(2))
             comparison = talk = None
             if 1 in given and 2 in given and instrument.kind == "scored":
-                comparison = compare(instrument, given[1], given[2])
+                comparison = _compare(instrument, key, given[1], given[2])
                 talk = _talk(comparison)
-            rows.append(InstrumentResults(instrument, assessment, results, comparison, talk))
+            rows.append(InstrumentResults(instrument, assessment, results, comparison, talk, key))
             for pos, result in results.items():
                 if result is None:
                     continue
@@ -248,6 +273,16 @@ def build_results(
     out.safety.sort(key=lambda e: (e.review is not None, e.flag.level != "urgent", e.partner.position))
     out.trends = _trends(out)
     return out
+
+
+def _score(instrument: Instrument, sent: tuple, answers: dict[str, int | str]) -> Result:
+    """One partner's result on one instrument, kept by (instrument version, invitation id, sent at)."""
+    return memo("score").get_or_make((instrument.id, instrument.version, sent), lambda: score(instrument, answers))
+
+
+def _compare(instrument: Instrument, key: tuple, a: dict[str, int | str], b: dict[str, int | str]) -> Comparison:
+    """Both partners compared on one instrument, kept by (instrument version, both invitations)."""
+    return memo("compare").get_or_make(key, lambda: compare(instrument, a, b))
 
 
 def _context(out: CoupleResults, assessment: Assessment, instrument: Instrument, given: dict) -> None:
@@ -306,5 +341,6 @@ def _trends(out: CoupleResults) -> list[Trend]:
                 after_gap = later.comparison.subscales.get(measure.id) or later.comparison.totals.get(measure.id)
                 if before_gap and after_gap:
                     gap = score_gap_change(measure, before_gap, after_gap)
-            trends.append(Trend(latest, measure.id, measure.label, points, change, gap))
+            key = (measure.id, tuple(row.key for row in rows))
+            trends.append(Trend(latest, measure.id, measure.label, points, change, gap, key))
     return trends

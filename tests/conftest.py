@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
-from clinic import create_app
+from clinic import create_app, memo
 from clinic.config import TestConfig, database_url
 from clinic.extensions import db as _db
 from clinic.extensions import limiter
@@ -106,6 +106,8 @@ def db(app):
         yield _db
         # A report still rendering in the local pool holds locks TRUNCATE must wait for.
         drain_local_pool()
+        # Emptying the database is the one change clinic.memo cannot see: forget what it kept.
+        memo.init_app(app)
         _db.session.remove()
         tables = [t.name for t in _db.metadata.sorted_tables]
         with _db.engine.begin() as conn:

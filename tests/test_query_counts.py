@@ -15,15 +15,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import undefer
 
-from clinic import catalog
+from clinic import catalog, memo
 from clinic.bulk import add_bulk_couples, answer_profiles
 from clinic.db_types import utcnow
-from clinic.models import Clinician, Couple, Practice
+from clinic.models import Clinician, Couple, Partner, Practice
 from clinic.reports.context import build_context
 from clinic.results import load_couple_results
 from tests.conftest import CHECKIN, CSRF_META, PASSWORD, SAFETY_FLAGGED, is_postgres
 
 COUPLE_LINK = re.compile(r'href="/couples/(\d+)"')
+CSRF_INPUTS = re.compile(r'name="csrf_token"[^>]*>|<meta name="csrf-token"[^>]*>')
 # The couple view: user, couple with its therapist, assessments, invitations, partners, answers,
 # reviews, and the audit row for viewing results (the chain's last hash, the insert; on
 # PostgreSQL also the advisory lock that keeps the chain in order).
@@ -140,6 +141,43 @@ def test_couple_view_runs_the_same_queries_for_one_and_three_assessments(answere
         )
         counts.append(len(statements))
     assert counts == [COUPLE_VIEW_QUERIES] * 2
+
+
+def test_sent_answers_are_read_once_and_kept_results_show_exactly_what_fresh_ones_do(
+    app, answered_couple, make_assessment, answer_as, make_client, count_queries, db
+):
+    owner, couple = answered_couple(2)
+    browser = sign_in(make_client(), owner)
+    url = f"/couples/{couple.id}"
+
+    def page() -> str:
+        return CSRF_INPUTS.sub("", browser.get(url).get_data(as_text=True))
+
+    cold = statements_of(count_queries, lambda: browser.get(url))
+    warm = statements_of(count_queries, lambda: browser.get(url))
+    # Sent answers never change: the second view reads none of them (clinic.memo).
+    assert sum("FROM answer" in s for s in cold) == 1
+    assert not any("FROM answer" in s for s in warm)
+    assert len(warm) == len(cold) - 1
+
+    kept = page()
+    with app.app_context():
+        memo.init_app(app)  # forget everything kept: the page is made from the database alone
+    assert page() == kept
+
+    # A new assessment sent by both partners is read (only its answers) and shown at once.
+    _, tokens = make_assessment(couple, instruments=["checkin"], occasion="Week 9")
+    answer_as(tokens[1], {"checkin": {"satisfied": 1, "close": 1, "hopeful": 1, "together": 1}})
+    answer_as(tokens[2], {"checkin": CHECKIN})
+    after = statements_of(count_queries, lambda: browser.get(url))
+    assert sum("FROM answer" in s for s in after) == 1
+    assert "Week 9" in page()
+    # A partner renamed: charts are kept by the names they show, so none shows the old one.
+    partner = db.session.scalar(sa.select(Partner).where(Partner.couple_id == couple.id, Partner.position == 1))
+    old_name, partner.display_name = partner.display_name, "Renamed Partner"
+    db.session.commit()
+    renamed = page()
+    assert "Renamed Partner" in renamed and old_name not in renamed
 
 
 def test_report_context_runs_five_queries_for_one_and_three_assessments(answered_couple, count_queries, db):

@@ -1,0 +1,75 @@
+"""Values worked out from data that never changes once written, kept per app process.
+
+A partner's answers are frozen when they are sent (no path writes to a submitted
+invitation), and an instrument version never changes; so the answers of a
+submitted invitation, the scores and comparisons made from them, and the charts
+drawn from those can be kept and reused, keyed by what they were made from. The
+couple view and the report then skip reading, scoring and drawing what was read,
+scored and drawn before; anything not yet kept is made as usual.
+
+Keys hold the invitation id *and* its submission time, so a new invitation
+that happens to reuse a deleted one's id (SQLite can) never meets an old value.
+Each kind of value is bounded (least recently used goes first) and lives in the
+app's process memory only, next to the data keys that can read the database
+anyway: nothing is written to disk or shared with another process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from flask import current_app
+
+EXTENSION_KEY = "tandem_memo"
+T = TypeVar("T")
+MISSING = object()
+
+
+class Memo:
+    """A bounded, thread-safe least-recently-used map (the report threads share it)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[Hashable, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, default=None):
+        with self._lock:
+            value = self._values.get(key, MISSING)
+            if value is MISSING:
+                return default
+            self._values.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: T) -> T:
+        with self._lock:
+            self._values[key] = value
+            self._values.move_to_end(key)
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+        value = self.get(key, MISSING)
+        if value is MISSING:
+            value = self.put(key, make())
+        return value  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+# How many of each kind one process keeps: a few hundred couples' worth, a few MB.
+SIZES = {"answers": 4096, "score": 16384, "compare": 8192, "svg": 8192}
+
+
+def init_app(app) -> None:
+    app.extensions[EXTENSION_KEY] = {kind: Memo(size) for kind, size in SIZES.items()}
+
+
+def memo(kind: str) -> Memo:
+    """The current app's memo of one kind ("answers", "score", "compare", "svg")."""
+    return current_app.extensions[EXTENSION_KEY][kind]
