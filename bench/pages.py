@@ -3,7 +3,7 @@
 The web bench (bench/web.py) says how fast each page is next to the bare route;
 this says why. It reuses (or builds) the web bench's database, runs the app
 in-process with the same production settings, and asks for one page N times
-through Flask's test client: no server, no network, only the app's own work
+through its WSGI entry point: no server, no network, only the app's own work
 and its database round trips. It prints the mean milliseconds per request and,
 with --profile, the functions that took the most time.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import io
 import json
 import pstats
 import re
@@ -23,8 +24,9 @@ import time
 import harness
 import web
 from harness import say
+from werkzeug.test import EnvironBuilder
 
-PAGES = ("healthz", "dashboard", "couple", "autosave", "client", "welcome")
+PAGES = ("healthz", "healthz-signed-in", "dashboard", "couple", "autosave", "client", "welcome")
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 BASE = "https://localhost"
 
@@ -35,6 +37,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=300, help="requests per page (default 300)")
     parser.add_argument("--profile", action="store_true", help="print the top functions by cumulative time")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--echo", action="store_true", help="print each page's SQL and pool events for one request")
     parser.add_argument("--sort", default="cumulative", help="pstats sort key: cumulative (default), tottime, …")
     args = parser.parse_args()
     unknown = set(args.pages) - set(PAGES)
@@ -49,6 +52,9 @@ def main() -> int:
 
     app = create_app()
     owner = app.test_client()
+    # One user agent throughout, as a browser keeps (Flask-Login's session protection
+    # marks a session stale, and so rewrites its cookie, when the agent changes).
+    owner.environ_base["HTTP_USER_AGENT"] = harness.USER_AGENT
     page = owner.get("/signin", base_url=BASE).get_data(as_text=True)
     token = CSRF_META.search(page).group(1)
     reply = owner.post(
@@ -59,33 +65,65 @@ def main() -> int:
     )
     assert reply.status_code == 302, reply.status_code
     partner = app.test_client()
+    partner.environ_base["HTTP_USER_AGENT"] = harness.USER_AGENT
     assert partner.get(f"/l/{raw_token}", base_url=BASE).status_code == 302
     csrf = CSRF_META.search(partner.get("/q/connection", base_url=BASE).get_data(as_text=True)).group(1)
     body = json.dumps({"instrument": "connection", "item": "heard_1", "value": 4})
 
-    calls = {
-        "healthz": lambda: owner.get("/healthz", base_url=BASE),
-        "dashboard": lambda: owner.get("/couples/", base_url=BASE),
-        "couple": lambda: owner.get(f"/couples/{couple_id}", base_url=BASE),
-        "autosave": lambda: partner.post(
-            "/q/autosave",
-            data=body,
+    # The pages are then driven as a WSGI server would: one environ per page, built once
+    # with the browsers' cookies, copied per request (the test client's own bookkeeping
+    # would otherwise be most of a small page's time).
+    headers_seen: list = []
+
+    def wsgi_call(browser, method: str, path: str, body: bytes = b"", headers: dict | None = None):
+        cookies = "; ".join(f"{c.key}={c.value}" for c in browser._cookies.values())
+        environ = EnvironBuilder(
+            path=path,
+            method=method,
             base_url=BASE,
+            data=body,
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
             headers={
-                "Content-Type": "application/json",
-                "X-CSRFToken": csrf,
+                "Cookie": cookies,
+                "User-Agent": harness.USER_AGENT,
                 "Referer": BASE + "/q/connection",
-                "Accept": "application/json",
+                **(headers or {}),
             },
-        ),
-        "client": lambda: partner.get("/q/connection", base_url=BASE),
-        "welcome": lambda: partner.get("/q", base_url=BASE),
+        ).get_environ()
+
+        def call():
+            env = dict(environ, **{"wsgi.input": io.BytesIO(body)})
+            status = []
+            chunks = app(env, lambda s, h, exc=None: status.append(s) or headers_seen.append(h))
+            for _ in chunks:
+                pass
+            getattr(chunks, "close", lambda: None)()
+            return int(status[0].split()[0])
+
+        return call
+
+    json_headers = {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json"}
+    calls = {
+        "healthz": wsgi_call(app.test_client(), "GET", "/healthz"),  # no cookies, as bench/web.py asks
+        "healthz-signed-in": wsgi_call(owner, "GET", "/healthz"),  # what a clinician's session costs
+        "dashboard": wsgi_call(owner, "GET", "/couples/"),
+        "couple": wsgi_call(owner, "GET", f"/couples/{couple_id}"),
+        "autosave": wsgi_call(partner, "POST", "/q/autosave", body.encode(), json_headers),
+        "client": wsgi_call(partner, "GET", "/q/connection"),
+        "welcome": wsgi_call(partner, "GET", "/q"),
     }
     for name in args.pages:
         call = calls[name]
         for _ in range(20):  # warm caches and connections
-            status = call().status_code
+            status = call()
             assert status == 200, f"{name}: {status}"
+        if args.echo:
+            echo(app, name, call)
+            say("   response headers: " + ", ".join(k for k, _ in headers_seen[-1]))
+            serializer = app.session_interface.get_signing_serializer(app)
+            for k, v in headers_seen[-1]:
+                if k == "Set-Cookie":
+                    say("   set-cookie keys: " + str(serializer.loads(v.split(";")[0].split("=", 1)[1])))
         profiler = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
         if profiler:
@@ -95,11 +133,45 @@ def main() -> int:
         if profiler:
             profiler.disable()
         ms = 1000 * (time.perf_counter() - started) / args.n
-        say(f"{name:<10} {ms:7.2f} ms per request ({args.n} requests{', profiled' if profiler else ''})")
+        say(f"{name:<18} {ms:7.2f} ms per request ({args.n} requests{', profiled' if profiler else ''})")
         if profiler:
             stats = pstats.Stats(profiler, stream=sys.stdout)
             stats.sort_stats(args.sort).print_stats(args.top)
     return 0
+
+
+def echo(app, name: str, call) -> None:
+    """One request of a page, with every statement and connection-pool event it causes."""
+    import sqlalchemy as sa
+
+    from clinic.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    events = []
+
+    def statement(conn, cursor, text, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def statement_done(conn, cursor, text, parameters, context, executemany):
+        ms = 1000 * (time.perf_counter() - conn.info.pop("bench_started"))
+        events.append(f"SQL  {ms:5.2f} ms  " + " ".join(text.split())[:140])
+
+    def pool_event(kind):
+        return lambda *args: events.append("pool " + kind)
+
+    listeners = [(engine, "before_cursor_execute", statement), (engine, "after_cursor_execute", statement_done)]
+    listeners += [(engine.pool, kind, pool_event(kind)) for kind in ("checkout", "checkin", "reset")]
+    for target, kind, fn in listeners:
+        sa.event.listen(target, kind, fn)
+    try:
+        call()
+    finally:
+        for target, kind, fn in listeners:
+            sa.event.remove(target, kind, fn)
+    say(f"-- {name}: {sum(e.startswith('SQL') for e in events)} statements")
+    for line in events:
+        say("   " + line)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask
+from flask import Flask, g
 from flask_login import current_user
 
 
 def practice_zone() -> ZoneInfo:
-    """The signed-in clinician's practice time zone (UTC for everyone else)."""
+    """The signed-in clinician's practice time zone (UTC for everyone else); found once per request."""
+    zone = g.get("_practice_zone")
+    if zone is None:
+        zone = g._practice_zone = _practice_zone()
+    return zone
+
+
+def _practice_zone() -> ZoneInfo:
     name = "UTC"
     if current_user and current_user.is_authenticated:
         name = current_user.practice.timezone

@@ -96,8 +96,24 @@ class DashboardCouple:
     last_activity_at: datetime
     clinician: _Therapist
     partners: list[_Partner] = field(default_factory=list)
+    url: str = ""
 
     current_status = Couple.current_status  # the model's own rule, on these columns
+
+    @property
+    def partner_names(self) -> str:
+        return " & ".join(p.display_name for p in self.partners)
+
+
+LINK_PLACEHOLDER = 987654321987  # stands for a couple id in a URL built once per page
+
+
+def _partner_name(position: int) -> sa.ScalarSelect:
+    return (
+        sa.select(Partner.display_name)
+        .where(Partner.couple_id == Couple.id, Partner.position == position)
+        .scalar_subquery()
+    )
 
 
 def _status_filter(stmt: sa.Select, status: str) -> sa.Select:
@@ -143,23 +159,25 @@ def index():
         .limit(PAGE_SIZE + 1)  # one more tells whether a next page exists, without counting
     )
     # Plain columns, not ORM objects: a page of couples is read in a fraction of the
-    # time, and nothing on it can lazy-load.
+    # time, and nothing on it can lazy-load. Each partner's name comes from the unique
+    # (couple, position) index, in the same statement.
     stmt = (
-        sa.select(*DashboardCouple.COLUMNS, Clinician.name)
+        sa.select(*DashboardCouple.COLUMNS, Clinician.name, _partner_name(1), _partner_name(2))
         .join(Couple.clinician)
         .where(Couple.id.in_(page_ids.scalar_subquery()))
         .order_by(*newest_first)
     )
-    rows = [DashboardCouple(*row[:-1], clinician=_Therapist(row[-1])) for row in db.session.execute(stmt)]
-    if rows:
-        by_id = {row.id: row for row in rows[:PAGE_SIZE]}
-        partners = db.session.execute(
-            sa.select(Partner.couple_id, Partner.display_name)
-            .where(Partner.couple_id.in_(by_id))
-            .order_by(Partner.couple_id, Partner.position)
+    # One url_for per page, not per row (building a URL costs more than the rest of a row).
+    link = url_for("couples.detail", couple_id=LINK_PLACEHOLDER)
+    rows = [
+        DashboardCouple(
+            *row[:-3],
+            clinician=_Therapist(row[-3]),
+            partners=[_Partner(n) for n in row[-2:] if n],
+            url=link.replace(str(LINK_PLACEHOLDER), str(row.id)),
         )
-        for couple_id, name in partners:
-            by_id[couple_id].partners.append(_Partner(name))
+        for row in db.session.execute(stmt)
+    ]
     return render_template(
         "couples/index.html",
         form=form,
