@@ -3,7 +3,7 @@
 A partner's answers are frozen when they are sent (no path writes to a submitted
 invitation), and an instrument version never changes; so the answers of a
 submitted invitation, the scores and comparisons made from them, and the charts
-drawn from those can be kept and reused, keyed by what they were made from. The
+drawn from those (and the couple view's results section) can be kept and reused, keyed by what they were made from. The
 couple view and the report then skip reading, scoring and drawing what was read,
 scored and drawn before; anything not yet kept is made as usual.
 
@@ -63,7 +63,7 @@ class Memo:
 
 
 # How many of each kind one process keeps: a few hundred couples' worth, a few MB.
-SIZES = {"answers": 4096, "score": 16384, "compare": 8192, "svg": 8192}
+SIZES = {"answers": 4096, "score": 16384, "compare": 8192, "svg": 8192, "html": 1024}
 
 
 def init_app(app) -> None:
@@ -71,5 +71,5 @@ def init_app(app) -> None:
 
 
 def memo(kind: str) -> Memo:
-    """The current app's memo of one kind ("answers", "score", "compare", "svg")."""
+    """The current app's memo of one kind ("answers", "score", "compare", "svg", "html")."""
     return current_app.extensions[EXTENSION_KEY][kind]

@@ -24,7 +24,7 @@ from clinic.blueprints.couples.forms import (
     ReportForm,
     SafetyReviewForm,
 )
-from clinic.blueprints.couples.views import charts_for
+from clinic.blueprints.couples.views import results_body
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import (
@@ -287,7 +287,7 @@ def detail(couple_id: int):
         notes_form=PrepNotesForm(formdata=None, notes=couple.prep_notes),
         report_form=ReportForm(formdata=None),
         delete_form=DeleteCoupleForm(formdata=None),
-        charts=charts_for(results, shown),
+        results_body=results_body(results, shown),
         now=utcnow(),
     )
 

@@ -1,10 +1,14 @@
-"""The couple view's charts as markup (the SVG itself is drawn in clinic.results/clinic.charts)."""
+"""The couple view's results as markup: charts (the SVG itself is drawn in clinic.results and
+clinic.charts) and the results section below the safety panel, kept per data (clinic.memo)."""
 
 from __future__ import annotations
 
+from flask import render_template
 from markupsafe import Markup
 
+from clinic.memo import memo
 from clinic.results import CoupleResults, comparison_svg, trend_svg
+from clinic.templating import practice_zone
 
 
 def charts_for(results: CoupleResults, shown) -> dict[str, Markup]:
@@ -22,3 +26,37 @@ def charts_for(results: CoupleResults, shown) -> dict[str, Markup]:
         key = f"trend:{trend.instrument.id}:{trend.measure_id}"
         out[key] = Markup(trend_svg(trend, names))  # noqa: S704  # nosec B704 -- clinic.charts escapes all text
     return out
+
+
+def results_body(results: CoupleResults, shown) -> Markup:
+    """The shown assessment's results, life context and change over time (_results_body.html).
+
+    It shows only what the key names: the couple's assessments (id, occasion, date), the
+    partners' names, the instrument versions and sent invitations behind every result
+    (InstrumentResults.key, Trend.key), which assessment is shown and the practice's time
+    zone. Sent answers never change, so the same key always renders the same markup; the
+    safety panel, the links and every form stay outside it and are rendered each time.
+    """
+    zone = practice_zone()
+    key = (
+        results.couple.id,
+        shown.id if shown else None,
+        tuple((a.id, a.occasion, a.created_at) for a in results.assessments),
+        tuple(tuple(row.key for row in results.by_assessment.get(a.id, ())) for a in results.assessments),
+        tuple(trend.key for trend in results.trends),
+        results.context_assessment.id if results.context_assessment else None,
+        tuple((p.position, p.display_name) for p in results.partners.values()),
+        zone.key,
+    )
+
+    def render() -> Markup:
+        html = render_template(
+            "couples/_results_body.html",
+            results=results,
+            shown=shown,
+            partners=results.partners,
+            charts=charts_for(results, shown),
+        )
+        return Markup(html)  # noqa: S704  # nosec B704 -- an autoescaped template's output
+
+    return memo("html").get_or_make(key, render)
