@@ -9,14 +9,17 @@ scored and drawn before; anything not yet kept is made as usual.
 
 Keys hold the invitation id *and* its submission time, so a new invitation
 that happens to reuse a deleted one's id (SQLite can) never meets an old value.
-Each kind of value is bounded (least recently used goes first) and lives in the
-app's process memory only, next to the data keys that can read the database
-anyway: nothing is written to disk or shared with another process.
+Each kind of value is bounded (least recently used goes first), lives in the
+app's process memory only (next to the data keys that can read the database
+anyway; nothing is written to disk or shared with another process) and is
+forgotten an hour after it was made: a deleted couple's values, which no URL can
+reach any more, do not linger in a long-running worker.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -31,22 +34,28 @@ MISSING = object()
 class Memo:
     """A bounded, thread-safe least-recently-used map (the report threads share it)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_age: float = 3600, clock: Callable[[], float] = time.monotonic) -> None:
         self.size = size
-        self._values: OrderedDict[Hashable, object] = OrderedDict()
+        self.max_age = max_age
+        self._clock = clock
+        self._values: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, default=None):
         with self._lock:
-            value = self._values.get(key, MISSING)
-            if value is MISSING:
+            found = self._values.get(key)
+            if found is None:
+                return default
+            made_at, value = found
+            if self._clock() - made_at > self.max_age:
+                del self._values[key]
                 return default
             self._values.move_to_end(key)
             return value
 
     def put(self, key: Hashable, value: T) -> T:
         with self._lock:
-            self._values[key] = value
+            self._values[key] = (self._clock(), value)
             self._values.move_to_end(key)
             while len(self._values) > self.size:
                 self._values.popitem(last=False)

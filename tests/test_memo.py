@@ -46,3 +46,14 @@ def test_threads_filling_one_memo_never_exceed_its_size():
     for thread in threads:
         thread.join()
     assert len(kept) == 50
+
+
+def test_a_value_is_forgotten_an_hour_after_it_was_made():
+    now = [1000.0]
+    kept = Memo(4, max_age=3600, clock=lambda: now[0])
+    kept.put("a", 1)
+    now[0] += 3599
+    assert kept.get("a") == 1
+    now[0] += 2
+    assert kept.get("a") is None and len(kept) == 0
+    assert kept.get_or_make("a", lambda: 2) == 2
