@@ -97,18 +97,20 @@ class InstrumentForm(Form):
 def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping[str, int | str]) -> InstrumentForm:
     """The page form for one instrument, items in the partner's order, saved answers pre-filled."""
     key = (instrument.id, instrument.version, tuple(order))
-    form_class = _FORM_CLASSES.get(key)
-    if form_class is None:
+    kept = _FORM_CLASSES.get(key)
+    # The same object, not only the same id and version: an app with its own instrument
+    # folder (tests make some) may define different items under the same name.
+    if kept is None or kept[0] is not instrument:
         if len(_FORM_CLASSES) >= FORM_CLASSES_KEPT:
             _FORM_CLASSES.clear()
-        form_class = _FORM_CLASSES[key] = _form_class(instrument, key[2])
-    return form_class(data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
+        kept = _FORM_CLASSES[key] = (instrument, _form_class(instrument, key[2]))
+    return kept[1](data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
 
 
 # Form classes by (instrument id, version, item order), built once per process: an
 # instrument version never changes, and only shuffled instruments have several orders.
 FORM_CLASSES_KEPT = 512
-_FORM_CLASSES: dict[tuple[str, int, tuple[str, ...]], type[InstrumentForm]] = {}
+_FORM_CLASSES: dict[tuple[str, int, tuple[str, ...]], tuple[Instrument, type[InstrumentForm]]] = {}
 
 
 def _form_class(instrument: Instrument, order: tuple[str, ...]) -> type[InstrumentForm]:
