@@ -64,6 +64,7 @@ def main() -> int:
         headers={"Referer": BASE + "/signin"},
     )
     assert reply.status_code == 302, reply.status_code
+    owner.get("/couples/", base_url=BASE)  # a page first, as a browser would: the session gets its CSRF token
     partner = app.test_client()
     partner.environ_base["HTTP_USER_AGENT"] = harness.USER_AGENT
     assert partner.get(f"/l/{raw_token}", base_url=BASE).status_code == 302

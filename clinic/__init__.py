@@ -49,7 +49,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         # SQLite has no server-side pool to ping.
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"hide_parameters": True}
 
-    from clinic import catalog, cli, errors, login, logs, memo, security
+    from clinic import catalog, cli, errors, login, logs, memo, security, transactions
     from clinic.extensions import csrf, db, limiter, login_manager, migrate
 
     catalog.init_app(app)
@@ -62,6 +62,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
         render_as_batch=True,
         compare_type=True,
     )
+    transactions.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)
