@@ -71,8 +71,10 @@ class Memo:
         return len(self._values)
 
 
-# How many of each kind one process keeps: a few hundred couples' worth, a few MB.
-SIZES = {"answers": 4096, "score": 16384, "compare": 8192, "svg": 8192, "html": 1024}
+# How many of each kind one process keeps: about 500 recently viewed couples' worth
+# (measured: 300 couples' answers, scores, comparisons and charts take about 21 MB),
+# so a worker holds at most some 50 MB of them.
+SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500, "html": 300}
 
 
 def init_app(app) -> None:
