@@ -74,7 +74,7 @@ class Memo:
 # How many of each kind one process keeps: about 500 recently viewed couples' worth
 # (measured: 300 couples' answers, scores, comparisons and charts take about 21 MB),
 # so a worker holds at most some 50 MB of them.
-SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500, "html": 300}
+SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500, "html": 300, "rows": 5000}
 
 
 def init_app(app) -> None:
@@ -82,5 +82,5 @@ def init_app(app) -> None:
 
 
 def memo(kind: str) -> Memo:
-    """The current app's memo of one kind ("answers", "score", "compare", "svg", "html")."""
+    """The current app's memo of one kind ("answers", "score", "compare", "svg", "html", "rows")."""
     return current_app.extensions[EXTENSION_KEY][kind]

@@ -236,3 +236,39 @@ def test_foreign_couple_posts_get_404_and_change_nothing(action, make_client, ma
     db.session.expire_all()
     fresh = db.session.get(Couple, couple.id)
     assert (fresh.label, fresh.archived) == ("Theirs", False)
+
+
+def test_dashboard_rows_follow_every_change_they_show(
+    client, make_practice, make_clinician, make_couple, make_assessment, db
+):
+    # Rows are kept by what they show (couples.routes.rows_html): each change is a new row.
+    owner = make_practice()
+    colleague = make_clinician(owner, name="Dr. Lee Park")
+    couple = make_couple(owner, label="Kept row", names=("Robin", "Sasha"))
+    login(client, owner)
+
+    def row() -> str:
+        page = client.get("/couples/").get_data(as_text=True)
+        start = page.index(f'href="/couples/{couple.id}"')
+        return page[start : page.index("</tr>", start)]
+
+    first = row()
+    assert "Kept row" in first and "Robin &amp; Sasha" in first and "Nothing sent" in first
+    assert row() == first
+
+    partner = db.session.scalar(sa.select(Partner).where(Partner.couple_id == couple.id, Partner.position == 1))
+    partner.display_name = "Robin Renamed"
+    stored = db.session.get(Couple, couple.id)
+    stored.label = "Renamed row"
+    stored.clinician_id = colleague.id
+    db.session.commit()
+    changed = row()
+    assert "Renamed row" in changed and "Robin Renamed &amp; Sasha" in changed and "Dr. Lee Park" in changed
+
+    make_assessment(stored)
+    assert "Waiting" in row()
+    stored = db.session.get(Couple, couple.id)
+    stored.archived = True
+    db.session.commit()
+    assert "Renamed row" not in client.get("/couples/").get_data(as_text=True)
+    assert "(archived)" in client.get("/couples/?status=archived").get_data(as_text=True)
