@@ -268,3 +268,16 @@ def test_the_bulk_practice_answers_every_page_with_the_same_queries_as_a_small_o
     browser = sign_in(make_client(), owner)
     counts = {len(statements_of(count_queries, lambda cid=cid: browser.get(f"/couples/{cid}"))) for cid in ids}
     assert counts == {COUPLE_VIEW_QUERIES}
+
+
+def test_partner_pages_never_read_the_therapists_credentials(
+    make_practice, make_couple, make_assessment, make_client, count_queries
+):
+    owner = make_practice()
+    browser, _ = _partner_browser(owner, make_couple, make_assessment, make_client, couples=1, answered=3)
+    statements = []
+    for url in ("/q", "/q/connection", "/q/review"):
+        statements += statements_of(count_queries, lambda url=url: browser.get(url))
+    assert statements and all("FROM invitation" in s or "FROM answer" in s for s in statements)
+    for secret in ("password_hash", "totp_secret", "prep_notes", "clinician.email"):
+        assert not any(secret in s for s in statements), secret

@@ -15,7 +15,7 @@ from sqlalchemy.orm import contains_eager
 
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.models import Assessment, Couple, Invitation
+from clinic.models import Assessment, Clinician, Couple, Invitation, Practice
 from clinic.services import invitations
 
 SESSION_KEY = "partner"
@@ -31,6 +31,30 @@ def start(invitation: Invitation) -> None:
 def link_not_valid():
     """The one page for an unknown, expired, revoked or replaced link: it reveals nothing."""
     return make_response(render_template("client/link_not_valid.html"), 404)
+
+
+# Built once: the statement every partner page starts with. Only the columns partner pages
+# show are read from the practice and the therapist (never a password hash or 2FA secret).
+_SESSION_INVITATION = (
+    sa.select(Invitation)
+    .join(Invitation.assessment)
+    .join(Assessment.couple)
+    .join(Invitation.partner)
+    .join(Couple.practice)
+    .join(Couple.clinician)
+    .where(Invitation.id == sa.bindparam("invitation_id"))
+    .options(
+        contains_eager(Invitation.assessment)
+        .contains_eager(Assessment.couple)
+        .options(
+            contains_eager(Couple.practice).load_only(
+                Practice.name, Practice.timezone, Practice.crisis_text, raiseload=True
+            ),
+            contains_eager(Couple.clinician).load_only(Clinician.name, Clinician.credential, raiseload=True),
+        ),
+        contains_eager(Invitation.partner),
+    )
+)
 
 
 def held() -> tuple[int, str] | None:
@@ -51,21 +75,7 @@ def current_invitation(*, allow_submitted: bool = True) -> Invitation:
     if link is None:
         abort(link_not_valid())
     invitation_id, token_hash = link
-    invitation = db.session.scalar(
-        sa.select(Invitation)
-        .join(Invitation.assessment)
-        .join(Assessment.couple)
-        .join(Invitation.partner)
-        .join(Couple.practice)
-        .join(Couple.clinician)
-        .where(Invitation.id == invitation_id)
-        .options(
-            contains_eager(Invitation.assessment)
-            .contains_eager(Assessment.couple)
-            .options(contains_eager(Couple.practice), contains_eager(Couple.clinician)),
-            contains_eager(Invitation.partner),
-        )
-    )
+    invitation = db.session.scalar(_SESSION_INVITATION, {"invitation_id": invitation_id})
     if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
         session.pop(SESSION_KEY, None)
         abort(link_not_valid())
