@@ -9,7 +9,7 @@ answers count: in-progress answers are never shown as results.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -200,14 +200,16 @@ def load_couple_results(couple: Couple) -> CoupleResults:
             read[row.invitation_id][row.instrument_id][row.item_id] = row.value if row.value is not None else row.text
         for invitation_id, by_instrument in read.items():
             answers[invitation_id] = kept.put((invitation_id, missing[invitation_id]), dict(by_instrument))
-    if submitted:
+    results = build_results(couple, list(partners), list(assessments), answers, {})
+    if results.safety:  # reviews are read only when there is a flag to review
         for review in db.session.scalars(
             sa.select(SafetyReview)
-            .where(SafetyReview.invitation_id.in_([i.id for i in submitted]))
+            .where(SafetyReview.invitation_id.in_(sorted({e.invitation_id for e in results.safety})))
             .options(joinedload(SafetyReview.reviewed_by))
         ):
             reviews[(review.invitation_id, review.instrument_id, review.item_id)] = review
-    return build_results(couple, list(partners), list(assessments), answers, reviews)
+        with_reviews(results, reviews)
+    return results
 
 
 def _talk(comparison: Comparison) -> ItemsToTalkAbout:
@@ -264,15 +266,23 @@ def build_results(
                             invitation_id=invitation.id,
                             instrument_id=instrument_id,
                             flag=flag,
-                            review=reviews.get((invitation.id, instrument_id, flag.item_id)),
+                            review=None,
                         )
                     )
             if instrument.kind == "checklist":
                 _context(out, assessment, instrument, given)
         out.by_assessment[assessment.id] = rows
-    out.safety.sort(key=lambda e: (e.review is not None, e.flag.level != "urgent", e.partner.position))
+    with_reviews(out, reviews)
     out.trends = _trends(out)
     return out
+
+
+def with_reviews(out: CoupleResults, reviews: dict[tuple[int, str, str], SafetyReview]) -> None:
+    """Give each safety flag its review (if any), unreviewed and urgent flags first."""
+    out.safety = sorted(
+        (replace(e, review=reviews.get((e.invitation_id, e.instrument_id, e.flag.item_id))) for e in out.safety),
+        key=lambda e: (e.review is not None, e.flag.level != "urgent", e.partner.position),
+    )
 
 
 def _score(instrument: Instrument, sent: tuple, answers: dict[str, int | str]) -> Result:
