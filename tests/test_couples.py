@@ -241,7 +241,7 @@ def test_foreign_couple_posts_get_404_and_change_nothing(action, make_client, ma
 def test_dashboard_rows_follow_every_change_they_show(
     client, make_practice, make_clinician, make_couple, make_assessment, db
 ):
-    # Rows are kept by what they show (couples.routes.rows_html): each change is a new row.
+    # Rows are kept by what they show (couples.views.rows_html): each change is a new row.
     owner = make_practice()
     colleague = make_clinician(owner, name="Dr. Lee Park")
     couple = make_couple(owner, label="Kept row", names=("Robin", "Sasha"))

@@ -1,15 +1,14 @@
 import json
 import logging
 import smtplib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, NamedTuple
 
 import segno
 import sqlalchemy as sa
-from flask import abort, flash, get_template_attribute, make_response, redirect, render_template, request, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from markupsafe import Markup
 from sqlalchemy.orm import contains_eager, joinedload, selectinload, undefer
 
 from clinic import audit, catalog
@@ -25,10 +24,9 @@ from clinic.blueprints.couples.forms import (
     ReportForm,
     SafetyReviewForm,
 )
-from clinic.blueprints.couples.views import results_body
+from clinic.blueprints.couples.views import results_body, rows_html
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.memo import memo
 from clinic.models import (
     Assessment,
     Clinician,
@@ -44,7 +42,6 @@ from clinic.reports import jobs
 from clinic.results import load_couple_results
 from clinic.scoping import get_or_404, scoped_select
 from clinic.services import couples, data_rights, invitations, safety
-from clinic.templating import practice_zone
 
 log = logging.getLogger(__name__)
 PAGE_SIZE = 50
@@ -74,10 +71,6 @@ class _Therapist(NamedTuple):
     name: str
 
 
-class _Partner(NamedTuple):
-    display_name: str
-
-
 @dataclass(slots=True)
 class DashboardCouple:
     """One dashboard row: the couple's columns the page shows, read without building ORM objects."""
@@ -98,14 +91,10 @@ class DashboardCouple:
     status_until: datetime | None
     last_activity_at: datetime
     clinician: _Therapist
-    partners: list[_Partner] = field(default_factory=list)
-    url: str = ""
+    partner_names: str  # "A & B"
+    url: str
 
     current_status = Couple.current_status  # the model's own rule, on these columns
-
-    @property
-    def partner_names(self) -> str:
-        return " & ".join(p.display_name for p in self.partners)
 
 
 LINK_PLACEHOLDER = 987654321987  # stands for a couple id in a URL built once per page
@@ -176,7 +165,7 @@ def index():
         DashboardCouple(
             *row[:-3],
             clinician=_Therapist(row[-3]),
-            partners=[_Partner(n) for n in row[-2:] if n],
+            partner_names=" & ".join(name for name in row[-2:] if name),
             url=link.replace(str(LINK_PLACEHOLDER), str(row.id)),
         )
         for row in db.session.execute(stmt)
@@ -187,44 +176,13 @@ def index():
         "couples/index.html",
         form=form,
         couples=shown,
-        rows_html=rows_html(shown, now=utcnow(), show_therapist=show_therapist),
+        rows_html=rows_html(shown, now=utcnow(), show_therapist=show_therapist, labels=STATUS_LABELS),
         show_therapist=show_therapist,
         has_next=len(rows) > PAGE_SIZE,
         page=page,
         q=q,
         status=status,
     )
-
-
-def rows_html(rows: list[DashboardCouple], *, now: datetime, show_therapist: bool) -> Markup:
-    """The dashboard's rows (templates/couples/_row.html), each kept by everything it shows.
-
-    A page of 50 rows costs more to render than to read; most rows look the same from
-    one view to the next, and a changed couple (label, names, status, activity, its
-    therapist) or another time zone simply makes a new key."""
-    kept = memo("rows")
-    zone = practice_zone().key
-    macro = None
-    parts = []
-    for row in rows:
-        status = row.current_status(now)
-        key = (
-            row.url,
-            row.label,
-            row.partner_names,
-            row.clinician.name,
-            status,
-            row.archived,
-            row.last_activity_at,
-            show_therapist,
-            zone,
-        )
-        html = kept.get(key)
-        if html is None:
-            macro = macro or get_template_attribute("couples/_row.html", "row")
-            html = kept.put(key, macro(row, status, STATUS_LABELS[status], show_therapist))
-        parts.append(html)
-    return Markup("").join(parts)
 
 
 def _clinician_choices(form: CoupleForm) -> None:

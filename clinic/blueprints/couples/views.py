@@ -1,9 +1,13 @@
-"""The couple view's results as markup: charts (the SVG itself is drawn in clinic.results and
-clinic.charts) and the results section below the safety panel, kept per data (clinic.memo)."""
+"""Markup the couples pages keep (clinic.memo) because it costs more to render than to read:
+the couple view's charts (the SVG itself is drawn in clinic.results and clinic.charts) and
+its results section below the safety panel, and the dashboard's rows."""
 
 from __future__ import annotations
 
-from flask import render_template
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from flask import get_template_attribute, render_template
 from markupsafe import Markup
 
 from clinic.memo import memo
@@ -60,3 +64,34 @@ def results_body(results: CoupleResults, shown) -> Markup:
         return Markup(html)  # noqa: S704  # nosec B704 -- an autoescaped template's output
 
     return memo("html").get_or_make(key, render)
+
+
+def rows_html(rows: Sequence, *, now: datetime, show_therapist: bool, labels: Mapping) -> Markup:
+    """The dashboard's rows (templates/couples/_row.html), each kept by everything it shows.
+
+    A page of 50 rows costs more to render than to read; most rows look the same from
+    one view to the next, and a changed couple (label, names, status, activity, its
+    therapist) or another time zone simply makes a new key."""
+    kept = memo("rows")
+    zone = practice_zone().key
+    macro = None
+    parts = []
+    for row in rows:
+        status = row.current_status(now)
+        key = (
+            row.url,
+            row.label,
+            row.partner_names,
+            row.clinician.name,
+            status,
+            row.archived,
+            row.last_activity_at,
+            show_therapist,
+            zone,
+        )
+        html = kept.get(key)
+        if html is None:
+            macro = macro or get_template_attribute("couples/_row.html", "row")
+            html = kept.put(key, macro(row, status, labels[status], show_therapist))
+        parts.append(html)
+    return Markup("").join(parts)
