@@ -2,10 +2,12 @@
 
 A partner's answers are frozen when they are sent (no path writes to a submitted
 invitation), and an instrument version never changes; so the answers of a
-submitted invitation, the scores and comparisons made from them, and the charts
-drawn from those (and the couple view's results section) can be kept and reused, keyed by what they were made from. The
-couple view and the report then skip reading, scoring and drawing what was read,
-scored and drawn before; anything not yet kept is made as usual.
+submitted invitation, the scores and comparisons made from them, the charts drawn
+from those and the couple view's results section can be kept and reused, keyed by
+what they were made from. The couple view and the report then skip reading,
+scoring and drawing what was read, scored and drawn before; anything not yet kept
+is made as usual. Markup that only depends on what it shows (dashboard rows, a
+questionnaire's radio groups) and per-instrument form classes are kept the same way.
 
 Keys hold the invitation id *and* its submission time, so a new invitation
 that happens to reuse a deleted one's id (SQLite can) never meets an old value.
@@ -75,6 +77,8 @@ class Memo:
 # (measured: 300 couples' answers, scores, comparisons and charts take about 21 MB),
 # so a worker holds at most some 50 MB of them.
 SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500, "html": 300, "rows": 5000}
+# Markup and form classes of the questionnaires themselves (no client data): small.
+SIZES |= {"choices": 4000, "forms": 200}
 
 
 def init_app(app) -> None:
@@ -82,5 +86,5 @@ def init_app(app) -> None:
 
 
 def memo(kind: str) -> Memo:
-    """The current app's memo of one kind ("answers", "score", "compare", "svg", "html", "rows")."""
+    """The current app's memo of one kind (a key of SIZES)."""
     return current_app.extensions[EXTENSION_KEY][kind]

@@ -10,16 +10,12 @@ from wtforms import Field, RadioField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
 from clinic.forms import Form
+from clinic.memo import memo
 from instruments import Instrument
 
 # Field names get a prefix so an item id can never shadow a form attribute ("data", "meta"…).
 FIELD_PREFIX = "item_"
 CHOOSE_SHOWN = "Please choose one of the answers shown."
-
-
-# Rendered radio groups by (field id, name, choices, checked value); see options_html.
-CHOICES_HTML_KEPT = 8192
-_CHOICES_HTML: dict[tuple, Markup] = {}
 
 
 class ChoiceAnswer(RadioField):
@@ -44,13 +40,12 @@ class ChoiceAnswer(RadioField):
         page together; the markup of an item with a given answer never changes, so it is
         rendered once per process and kept."""
         key = (self.id, self.name, tuple(self.choices), self.data)
-        html = _CHOICES_HTML.get(key)
+        kept = memo("choices")
+        html = kept.get(key)
         if html is None:
-            if len(_CHOICES_HTML) >= CHOICES_HTML_KEPT:
-                _CHOICES_HTML.clear()
-            macro = get_template_attribute("client/_choices.html", "choices")
             # An autoescaped template: the macro returns Markup with every value escaped.
-            html = _CHOICES_HTML[key] = macro(self.id, self.name, key[2], self.data)
+            macro = get_template_attribute("client/_choices.html", "choices")
+            html = kept.put(key, macro(self.id, self.name, key[2], self.data))
         return html
 
     @property
@@ -96,21 +91,14 @@ class InstrumentForm(Form):
 
 def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping[str, int | str]) -> InstrumentForm:
     """The page form for one instrument, items in the partner's order, saved answers pre-filled."""
-    key = (instrument.id, instrument.version, tuple(order))
-    kept = _FORM_CLASSES.get(key)
-    # The same object, not only the same id and version: an app with its own instrument
-    # folder (tests make some) may define different items under the same name.
-    if kept is None or kept[0] is not instrument:
-        if len(_FORM_CLASSES) >= FORM_CLASSES_KEPT:
-            _FORM_CLASSES.clear()
-        kept = _FORM_CLASSES[key] = (instrument, _form_class(instrument, key[2]))
-    return kept[1](data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
-
-
-# Form classes by (instrument id, version, item order), built once per process: an
-# instrument version never changes, and only shuffled instruments have several orders.
-FORM_CLASSES_KEPT = 512
-_FORM_CLASSES: dict[tuple[str, int, tuple[str, ...]], tuple[Instrument, type[InstrumentForm]]] = {}
+    # Built once per instrument version and item order (clinic.memo, one per app, so an app
+    # with its own instrument folder never meets another's): only shuffled instruments
+    # have several orders.
+    order = tuple(order)
+    form_class = memo("forms").get_or_make(
+        (instrument.id, instrument.version, order), lambda: _form_class(instrument, order)
+    )
+    return form_class(data={FIELD_PREFIX + item_id: value for item_id, value in saved.items()})
 
 
 def _form_class(instrument: Instrument, order: tuple[str, ...]) -> type[InstrumentForm]:
