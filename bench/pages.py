@@ -124,7 +124,10 @@ def main() -> int:
             serializer = app.session_interface.get_signing_serializer(app)
             for k, v in headers_seen[-1]:
                 if k == "Set-Cookie":
-                    say("   set-cookie keys: " + str(serializer.loads(v.split(";")[0].split("=", 1)[1])))
+                    say(
+                        "   set-cookie: session keys "
+                        + ", ".join(sorted(serializer.loads(v.split(";")[0].split("=", 1)[1])))
+                    )
         profiler = cProfile.Profile() if args.profile else None
         started = time.perf_counter()
         if profiler:

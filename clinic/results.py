@@ -189,7 +189,6 @@ def load_couple_results(couple: Couple) -> CoupleResults:
         if found is not None:
             answers[invitation.id] = found
     missing = {i.id: i.submitted_at for i in submitted if i.id not in answers}
-    reviews: dict[tuple[int, str, str], SafetyReview] = {}
     if missing:
         read: dict[int, dict[str, dict[str, int | str]]] = {i: defaultdict(dict) for i in missing}
         for row in db.session.execute(
@@ -200,8 +199,9 @@ def load_couple_results(couple: Couple) -> CoupleResults:
             read[row.invitation_id][row.instrument_id][row.item_id] = row.value if row.value is not None else row.text
         for invitation_id, by_instrument in read.items():
             answers[invitation_id] = kept.put((invitation_id, missing[invitation_id]), dict(by_instrument))
-    results = build_results(couple, list(partners), list(assessments), answers, {})
+    results = build_results(couple, list(partners), list(assessments), answers)
     if results.safety:  # reviews are read only when there is a flag to review
+        reviews: dict[tuple[int, str, str], SafetyReview] = {}
         for review in db.session.scalars(
             sa.select(SafetyReview)
             .where(SafetyReview.invitation_id.in_(sorted({e.invitation_id for e in results.safety})))
@@ -227,9 +227,9 @@ def build_results(
     partners: list[Partner],
     assessments: list[Assessment],
     answers: dict[int, dict[str, dict[str, int | str]]],
-    reviews: dict[tuple[int, str, str], SafetyReview],
 ) -> CoupleResults:
-    """Score, compare and trace change from loaded rows (no database access)."""
+    """Score, compare and trace change from loaded rows (no database access); safety flags
+    come without reviews (see with_reviews)."""
     by_position = {p.position: p for p in partners}
     position_of = {p.id: p.position for p in partners}
     out = CoupleResults(
@@ -272,7 +272,7 @@ def build_results(
             if instrument.kind == "checklist":
                 _context(out, assessment, instrument, given)
         out.by_assessment[assessment.id] = rows
-    with_reviews(out, reviews)
+    with_reviews(out, {})
     out.trends = _trends(out)
     return out
 
