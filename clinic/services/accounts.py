@@ -286,15 +286,21 @@ def request_password_reset(email: str, *, lifetime: timedelta) -> tuple[Clinicia
     return clinician, _issue_token(clinician, TokenPurpose.RESET, lifetime)
 
 
-def reset_password(token: AccountToken, password: str) -> Clinician:
-    """Set a new password from a reset link: the link is spent and every session ends."""
+def _set_password_from_link(token: AccountToken, password: str) -> Clinician:
+    """What both emailed links do: a checked password, every other session ended, the link spent."""
     check_password(password)
     clinician = token.clinician
     clinician.password_hash = passwords.hash_password(password)
     clinician.session_version += 1
+    token.used_at = utcnow()
+    return clinician
+
+
+def reset_password(token: AccountToken, password: str) -> Clinician:
+    """Set a new password from a reset link: the link is spent and every session ends."""
+    clinician = _set_password_from_link(token, password)
     # Whoever holds the mailbox may sign in again at once; the second factor still applies.
     _clear_failures(clinician)
-    token.used_at = utcnow()
     audit.record(
         "password.reset_done",
         actor="clinician",
@@ -308,11 +314,7 @@ def reset_password(token: AccountToken, password: str) -> Clinician:
 
 def accept_invitation(token: AccountToken, password: str) -> Clinician:
     """Set the invited clinician's password and spend the token."""
-    check_password(password)
-    clinician = token.clinician
-    clinician.password_hash = passwords.hash_password(password)
-    clinician.session_version += 1
-    token.used_at = utcnow()
+    clinician = _set_password_from_link(token, password)
     audit.record("clinician.joined", actor="clinician", actor_id=clinician.id, practice_id=clinician.practice_id)
     db.session.flush()
     return clinician

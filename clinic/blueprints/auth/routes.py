@@ -160,22 +160,34 @@ def forgot_password():
     return render_template("auth/forgot_password.html", form=form), (400 if form.errors else 200)
 
 
+def _hold_link_token(key: str, token: str, endpoint: str):
+    """An emailed link's token moves into a fresh session and out of the address bar."""
+    session.clear()
+    session[key] = token
+    return redirect(url_for(endpoint))
+
+
+def _held_link_token(key: str, purpose: TokenPurpose):
+    """The usable account token this session holds for `purpose`, or None (the entry is dropped)."""
+    token = accounts.find_token(session.get(key, ""), purpose)
+    if token is None:
+        session.pop(key, None)
+    return token
+
+
 @bp.route("/reset/<token>")
 @account_link_limit
 def open_password_reset(token: str):
     """Swap the reset link's token for a session entry, so it leaves the address bar."""
-    session.clear()
-    session[RESET_SESSION_KEY] = token
-    return redirect(url_for("auth.reset_password"))
+    return _hold_link_token(RESET_SESSION_KEY, token, "auth.reset_password")
 
 
 @bp.route("/reset", methods=["GET", "POST"])
 @account_link_limit
 def reset_password():
     """Choose a new password from a reset link; every session of the account ends."""
-    token = accounts.find_token(session.get(RESET_SESSION_KEY, ""), TokenPurpose.RESET)
+    token = _held_link_token(RESET_SESSION_KEY, TokenPurpose.RESET)
     if token is None:
-        session.pop(RESET_SESSION_KEY, None)
         return render_template("auth/reset_invalid.html"), 404
     form = ResetPasswordForm()
     if form.validate_on_submit():
@@ -195,18 +207,15 @@ def reset_password():
 @account_link_limit
 def open_invitation(token: str):
     """Swap the link's token for a session entry, so it leaves the address bar."""
-    session.clear()
-    session[INVITE_SESSION_KEY] = token
-    return redirect(url_for("auth.accept_invitation"))
+    return _hold_link_token(INVITE_SESSION_KEY, token, "auth.accept_invitation")
 
 
 @bp.route("/invite", methods=["GET", "POST"])
 @account_link_limit
 def accept_invitation():
     """An invited clinician sets their password."""
-    token = accounts.find_token(session.get(INVITE_SESSION_KEY, ""), TokenPurpose.INVITE)
+    token = _held_link_token(INVITE_SESSION_KEY, TokenPurpose.INVITE)
     if token is None:
-        session.pop(INVITE_SESSION_KEY, None)
         return render_template("auth/invite_invalid.html"), 404
     form = SetPasswordForm()
     if form.validate_on_submit():
