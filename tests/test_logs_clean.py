@@ -32,6 +32,13 @@ LABEL = "O & T Ferrowby"
 FREE_TEXT = {1: "My mother's illness weighs on me, Zanzibar quokka", 2: "Night shifts at the depot, Umbra pelican"}
 PREP_NOTES = "Ask about the depot shifts first; Halcyon marmot"
 SAFETY_NOTE = "Spoke to Oriel alone on Tuesday; Verdigris tapir"
+COUPLE_FORM = {
+    "label": LABEL,
+    "partner_a-display_name": PARTNERS[1][0],
+    "partner_a-email": PARTNERS[1][1],
+    "partner_b-display_name": PARTNERS[2][0],
+    "partner_b-email": PARTNERS[2][1],
+}
 
 
 @pytest.fixture
@@ -125,13 +132,7 @@ def test_a_whole_journey_leaves_no_secret_in_the_logs(records, app, db, make_pra
     # A couple, and an assessment whose links go out by email.
     created = theo.post_form(
         "/couples/new",
-        {
-            "label": LABEL,
-            "partner_a-display_name": PARTNERS[1][0],
-            "partner_a-email": PARTNERS[1][1],
-            "partner_b-display_name": PARTNERS[2][0],
-            "partner_b-email": PARTNERS[2][1],
-        },
+        COUPLE_FORM,
     )
     assert created.status_code == 302
     couple_id = int(created.location.rstrip("/").rsplit("/", 1)[1])
@@ -235,13 +236,7 @@ def test_a_failed_write_logs_no_partner_details(records, app, db, make_practice,
     try:
         response = browser.post_form(
             "/couples/new",
-            {
-                "label": LABEL,
-                "partner_a-display_name": PARTNERS[1][0],
-                "partner_a-email": PARTNERS[1][1],
-                "partner_b-display_name": PARTNERS[2][0],
-                "partner_b-email": PARTNERS[2][1],
-            },
+            COUPLE_FORM,
         )
     finally:
         sa.event.remove(engine, "do_execute", refuse)
