@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import os
 
-WEAK_SECRETS = {"", "dev", "secret", "change-me", "changeme", "development", "tandem"}
+# The development and test keys are published in this file: never good enough for real data.
+DEVELOPMENT_SECRET = "dev-only-key-never-use-in-production"  # noqa: S105 -- refused in production
+TESTING_SECRET = "test-only-key-0123456789abcdef-0123456789"  # noqa: S105 -- refused in production
+WEAK_SECRETS = {
+    "",
+    "dev",
+    "secret",
+    "change-me",
+    "changeme",
+    "development",
+    "tandem",
+    DEVELOPMENT_SECRET,
+    TESTING_SECRET,
+}
 MIN_SECRET_LENGTH = 32
 
 
@@ -125,7 +138,7 @@ class Config:
 class DevelopmentConfig(Config):
     ENV_NAME = "development"
     BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:" + os.environ.get("PORT", "5000"))
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-key-never-use-in-production")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET)
     SESSION_COOKIE_SECURE = False
     # Plain http: a __Host- cookie would be refused by the browser.
     SESSION_COOKIE_NAME = "session"
@@ -136,7 +149,7 @@ class DevelopmentConfig(Config):
 class TestConfig(Config):
     ENV_NAME = "testing"
     TESTING = True
-    SECRET_KEY = "test-only-key-0123456789abcdef-0123456789"  # noqa: S105 -- tests only
+    SECRET_KEY = TESTING_SECRET
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     BASE_URL = "http://localhost"
     SESSION_COOKIE_SECURE = False
@@ -171,10 +184,19 @@ def config_from_env() -> type[Config]:
     return CONFIGS[name]
 
 
+def weak_secret(secret: str) -> bool:
+    """Too short, a published default, too few distinct characters, or a repeated pattern."""
+    if len(secret) < MIN_SECRET_LENGTH or secret.lower() in WEAK_SECRETS or len(set(secret)) < 10:
+        return True
+    # "0123456789" * 4 or "abcd1234" * 5: a short piece repeated is not a random value.
+    return any(
+        secret == (secret[:size] * (len(secret) // size + 1))[: len(secret)] for size in range(1, len(secret) // 2 + 1)
+    )
+
+
 def check_production(config) -> None:
     """Refuse settings that would be unsafe with real client data."""
-    secret = config.get("SECRET_KEY") or ""
-    if len(secret) < MIN_SECRET_LENGTH or secret.lower() in WEAK_SECRETS or len(set(secret)) < 10:
+    if weak_secret(config.get("SECRET_KEY") or ""):
         raise ConfigError(
             f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
             "characters in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')."

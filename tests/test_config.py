@@ -37,7 +37,19 @@ def test_strong_production_settings_start():
 
 @pytest.mark.parametrize(
     "secret",
-    ["", "dev", "change-me", "short-but-random-3kd9", "a" * 64, "abcabcabcabcabcabcabcabcabcabcabcabc"],
+    [
+        "",
+        "dev",
+        "change-me",
+        "short-but-random-3kd9",
+        "a" * 64,
+        "abcabcabcabcabcabcabcabcabcabcabcabc",
+        "0123456789" * 4,
+        "Kp3-x9Qz" * 5,
+        # The keys published in clinic/config.py for development and tests.
+        "dev-only-key-never-use-in-production",
+        "test-only-key-0123456789abcdef-0123456789",
+    ],
 )
 def test_production_refuses_weak_secret_key(secret):
     with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
