@@ -29,8 +29,7 @@ test: $(VENV)/.dev-installed
 	$(PY) -m pytest --junitxml=build/pytest-sqlite.xml
 	@if [ -n "$(TEST_DATABASE_URL)" ]; then \
 		echo "== the same suite on PostgreSQL =="; \
-		TANDEM_TEST_DB="$(TEST_DATABASE_URL)" $(PY) -m pytest --ignore=tests/instruments \
-			--junitxml=build/pytest-postgresql.xml || exit $$?; \
+		TANDEM_TEST_DB="$(TEST_DATABASE_URL)" $(PY) -m pytest --junitxml=build/pytest-postgresql.xml || exit $$?; \
 	fi
 
 # Only the browser journeys (they are part of `make test` too): Debian's Chromium drives the
