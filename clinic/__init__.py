@@ -64,6 +64,8 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     )
     transactions.init_app(app)
     csrf.init_app(app)
+    # Limits hold across workers and machines only when they are counted in Redis.
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     limiter.init_app(app)
     login_manager.init_app(app)
     login.init_app(app)

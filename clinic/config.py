@@ -106,9 +106,9 @@ class Config:
     # X-Forwarded-For/-Proto; 0 trusts none (then every request seems to come from the proxy).
     TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
-    # Rate limits (Flask-Limiter): shared through Redis when REDIS_URL is set.
+    # Rate limits (Flask-Limiter): shared through Redis when REDIS_URL is set (create_app
+    # sets RATELIMIT_STORAGE_URI from it unless a config names another storage).
     REDIS_URL = os.environ.get("REDIS_URL", "")
-    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     # Opening partner links: enough for a household, too few to guess a 256-bit token.
     LINK_OPEN_LIMIT = os.environ.get("LINK_OPEN_LIMIT", "20 per minute;200 per day")
@@ -160,7 +160,6 @@ class TestConfig(Config):
     # Every test sees its messages when the request returns (none arrive in a later test);
     # tests/test_password_reset.py turns the background sender on to test it.
     MAIL_IN_BACKGROUND = False
-    RATELIMIT_STORAGE_URI = "memory://"
     REDIS_URL = ""
     # Argon2 at full strength makes every sign-in in the suite slow; tests keep the
     # algorithm (argon2id) and cut the cost.

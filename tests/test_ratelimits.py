@@ -3,6 +3,7 @@ repeated failures, which answers exactly like a wrong password."""
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -213,3 +214,63 @@ def test_failures_and_the_lock_are_audited_without_the_typed_email(make_practice
     assert locked.practice_id == owner.practice_id and locked.detail == {"minutes": 15}
     everything = " ".join(f"{e.detail} {e.target}" for e in events)
     assert "ghost" not in everything and WRONG not in everything and owner.email not in everything
+
+
+# Shared limits: with REDIS_URL, every worker process counts in the same place.
+
+_WORKER = """
+import sys
+from flask_migrate import upgrade
+from clinic import create_app
+from clinic.config import TestConfig
+
+class WorkerConfig(TestConfig):
+    SQLALCHEMY_DATABASE_URI = sys.argv[1]
+    REDIS_URL = sys.argv[2]
+    MAIL_OUTBOX = sys.argv[3]
+
+app = create_app(WorkerConfig)
+print(app.config["RATELIMIT_STORAGE_URI"])
+with app.app_context():
+    upgrade()
+browser = app.test_client()
+page = browser.get("/signin").get_data(as_text=True)
+token = page.split('<meta name="csrf-token" content="')[1].split('"')[0]
+for i in range(int(sys.argv[4])):
+    form = {"email": f"guess{i}@example.org", "password": "not the right password", "csrf_token": token}
+    print(browser.post("/signin", data=form).status_code)
+"""
+
+
+def test_with_redis_every_worker_process_counts_against_one_limit(tmp_path):
+    """Two processes (two gunicorn workers, or two machines) share one count per address."""
+    import subprocess
+    import sys
+
+    from redis import Redis
+
+    url = "redis://127.0.0.1:6379/13"
+    Redis.from_url(url).flushdb()
+    database = "sqlite:///" + str(tmp_path / "workers.db")
+
+    def worker(attempts: int) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", _WORKER, database, url, str(tmp_path), str(attempts)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()
+
+    try:
+        first = worker(6)
+        assert first[0] == url  # the limiter counts in Redis
+        assert first[1:] == ["200"] * 6
+        # A fresh process has an empty memory: only a shared count stops it after 4 more.
+        second = worker(5)
+        assert second[1:] == ["200"] * 4 + ["429"]
+        assert Redis.from_url(url).keys("LIMITS*")
+    finally:
+        Redis.from_url(url).flushdb()
