@@ -48,16 +48,63 @@ def test_not_found_page_is_friendly(client):
     assert "Traceback" not in page and "werkzeug" not in page.lower()
 
 
-def test_every_page_gets_security_headers(client):
-    response = client.get("/signin")
-    headers = response.headers
-    assert "default-src 'self'" in headers["Content-Security-Policy"]
-    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
-    assert "'unsafe-inline'" not in headers["Content-Security-Policy"]
+def assert_protected(headers, *, production: bool = False) -> None:
+    """The headers every response carries (ASVS V14.4): CSP without inline script, no sniffing,
+    no cross-site referrer, never cached; HSTS only in production."""
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp and "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["Cache-Control"] == "no-store"
-    assert "Strict-Transport-Security" not in headers  # only in production, over HTTPS
+    if production:
+        assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    else:
+        assert "Strict-Transport-Security" not in headers  # only in production, over HTTPS
+
+
+def test_every_kind_of_response_gets_security_headers(client):
+    responses = {
+        "page": client.get("/signin"),
+        "redirect": client.get("/"),
+        "not found": client.get("/no/such/page"),
+        "partner page without a session": client.get("/q"),
+        "JSON autosave refused": client.post("/q/autosave", json={}),
+        "health check": client.get("/healthz"),
+    }
+    assert responses["redirect"].status_code == 302
+    assert responses["JSON autosave refused"].status_code in {400, 404}
+    for kind, response in responses.items():
+        try:
+            assert_protected(response.headers)
+        except AssertionError as exc:
+            raise AssertionError(f"{kind}: {exc}") from exc
+    # Static files may be cached (they hold no client data) but keep the other protections.
+    with client.get("/static/css/tandem.css") as static:
+        assert static.status_code == 200
+        assert static.headers["X-Content-Type-Options"] == "nosniff"
+        assert static.headers.get("Cache-Control") != "no-store"
+
+
+def test_production_adds_hsts_to_every_response():
+    from clinic.config import Config
+
+    config = type(
+        "ProductionHeadersConfig",
+        (Config,),
+        {
+            "SECRET_KEY": "Zq8v3N_pL2rT9xW4kY7mB1cD6fH0jS5a-uE",
+            "DEBUG": False,
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "BASE_URL": "https://tandem.example.org",
+            "DATA_KEYS": "x1V0Zb6pYt3Rk9sQm2Lw8Hc5Nf7Dg4Ja0Ue6Ti1Oy3E=",
+            "RATELIMIT_STORAGE_URI": "memory://",
+        },
+    )
+    browser = create_app(config).test_client()
+    https = {"base_url": "https://tandem.example.org"}
+    for path in ("/signin", "/no/such/page", "/healthz", "/"):
+        assert_protected(browser.get(path, **https).headers, production=True)
 
 
 def test_healthz_touches_nothing(client):
