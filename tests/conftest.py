@@ -47,6 +47,7 @@ class Client(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        _remember_posted(kwargs.get("data"), kwargs.get("json"))
         return contextvars.Context().run(super().open, *args, **kwargs)
 
     def csrf_token(self) -> str:
@@ -533,6 +534,24 @@ def _invitation_ids(assessment_id: int) -> dict[int, int]:
     return dict(rows.all())
 
 
+# What tests typed into forms and autosave bodies: passwords, names, notes, free-text answers,
+# labels. None of it may reach a log (only values long enough not to match by chance).
+POSTED: set[str] = set()
+# Fields whose values are ids or choices, not something a person wrote.
+NOT_WRITTEN = {"instrument", "item", "value", "next", "action", "status", "page_size", "timezone"}
+
+
+def _remember_posted(*bodies) -> None:
+    for body in bodies:
+        if not isinstance(body, dict):
+            continue
+        for field, value in body.items():
+            values = value if isinstance(value, list | tuple) else [value]
+            for one in values:
+                if field not in NOT_WRITTEN and isinstance(one, str) and len(one.strip()) >= 8:
+                    POSTED.add(one.strip())
+
+
 # Logs: every record of every test is kept and checked (tests/test_logs_clean.py checks one
 # whole journey more closely, for names, answers and notes as well).
 
@@ -545,9 +564,11 @@ APP_LOGGERS = ("clinic", "instruments", "werkzeug", "gunicorn.access", "gunicorn
 
 @pytest.fixture(autouse=True)
 def logs_hold_no_secrets():
-    """Keep every log record of the test; fail it if one holds a token, an email address or the password."""
+    """Keep every log record of the test; fail it if one holds a token, an email address, the
+    password or anything the test typed into a form."""
     import logging
 
+    POSTED.clear()
     kept: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
@@ -577,6 +598,7 @@ def logs_hold_no_secrets():
             ("a link token", TOKEN_LIKE.search(text)),
             ("an email address", EMAIL_LIKE.search(text)),
             ("the password", PASSWORD in text),
+            ("something typed into a form", next((v for v in POSTED if v in text), None)),
         ):
             if found:
                 problems.append(f"{what} in a {record.name} record: {text[:300]}")
