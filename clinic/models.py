@@ -314,6 +314,7 @@ class Invitation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     assessment_id: Mapped[int] = mapped_column(sa.ForeignKey("assessment.id", ondelete="CASCADE"))
     partner_id: Mapped[int] = mapped_column(sa.ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    # The link the assessment (or the last reissue) made; reminders' links are InvitationLink rows.
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -348,6 +349,25 @@ class Invitation(db.Model):
 
     def __repr__(self) -> str:
         return f"<Invitation {self.id}>"
+
+
+class InvitationLink(db.Model):
+    """A further link to an invitation, made by a reminder. Only the token's SHA-256 is kept.
+
+    It opens the invitation (and its sessions keep working) like the link the assessment or
+    the last reissue made, until the therapist reissues or revokes the link: both delete
+    these rows, so every older link and the sessions they opened end together.
+    """
+
+    __tablename__ = "invitation_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitation.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<InvitationLink {self.id}>"
 
 
 class Answer(db.Model):
