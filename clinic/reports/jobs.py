@@ -1,22 +1,34 @@
 """Session-prep reports off the request path: ask, queue, render, keep, serve.
 
-With REDIS_URL set, jobs go to an RQ queue and run in `flask --app wsgi
-report-worker` processes on any machine; without it, a small in-process thread
-pool runs them, so the SQLite default needs nothing more. Either way the request
-only writes a row and returns.
+With REDIS_URL set, jobs go to an RQ queue and run in RQ workers on any machine:
+`rq worker -w clinic.reports.jobs.ReportWorker --url $REDIS_URL tandem-reports`
+or `flask --app wsgi report-worker`, both of which load the app and WeasyPrint
+once, before the worker forks a process per job. Without REDIS_URL, a small
+in-process thread pool runs them, so the SQLite default needs nothing more.
+Either way the request only writes a row and returns.
+
+A job can be lost without running its own error handling: RQ kills a work horse
+that outlives its timeout, the kernel kills one that runs out of memory, a web
+restart drops the in-process pool's queue, Redis can be down when the request
+queues it. So a row waiting longer than REPORT_JOB_TIMEOUT counts as failed (and
+asking again makes a new job), RQ's failure callback and the worker's
+killed-horse hook mark the row failed, and a job that cannot be queued is
+marked failed at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from flask_login import current_user
-from redis import Redis
-from rq import Queue, Worker
+from redis import Redis, RedisError
+from rq import Callback, Queue, Worker
 from sqlalchemy.orm import undefer
 
 from clinic import audit
@@ -27,7 +39,13 @@ from clinic.results import load_couple_results
 
 log = logging.getLogger(__name__)
 JOB_PATH = "clinic.reports.jobs.render_report_job"
+# Not done yet: a worker may still be on it (until it has been waiting too long).
+PENDING = (ReportStatus.QUEUED, ReportStatus.RENDERING)
+# A web request waits this long, at most, to reach Redis.
+REDIS_TIMEOUT = 5
 _local_pool: ThreadPoolExecutor | None = None
+# The app a ReportWorker loaded in its parent process; its forked jobs inherit it.
+_worker_app: Flask | None = None
 
 
 def _context(couple: Couple, kind: ReportKind, appendix: bool) -> dict:
@@ -45,6 +63,25 @@ def _context(couple: Couple, kind: ReportKind, appendix: bool) -> dict:
     )
 
 
+def stale_before() -> datetime:
+    """Rows requested before this moment and still not done are taken as lost."""
+    return utcnow() - timedelta(seconds=current_app.config["REPORT_JOB_TIMEOUT"])
+
+
+def is_stale(report: Report) -> bool:
+    """Whether a queued or rendering report has waited longer than any job may run."""
+    return report.status in PENDING and report.requested_at < stale_before()
+
+
+def expire_if_stale(report: Report) -> bool:
+    """Mark a report whose job was lost as failed (True if it was); the caller commits."""
+    if not is_stale(report):
+        return False
+    report.status = ReportStatus.FAILED
+    report.finished_at = utcnow()
+    return True
+
+
 def request_report(couple: Couple, *, kind: ReportKind, appendix: bool) -> tuple[Report, bool]:
     """The report for the couple's current data: an existing one if nothing changed, else a
     new queued one. Returns (report, needs_rendering)."""
@@ -56,7 +93,11 @@ def request_report(couple: Couple, *, kind: ReportKind, appendix: bool) -> tuple
         .where(
             Report.couple_id == couple.id,
             Report.cache_key == key,
-            Report.status.in_([ReportStatus.READY, ReportStatus.QUEUED, ReportStatus.RENDERING]),
+            sa.or_(
+                Report.status == ReportStatus.READY,
+                # A job still within its time; an older one was lost, and a new one is made.
+                sa.and_(Report.status.in_(PENDING), Report.requested_at >= stale_before()),
+            ),
         )
         .order_by(Report.id.desc())
         .limit(1)
@@ -73,17 +114,44 @@ def request_report(couple: Couple, *, kind: ReportKind, appendix: bool) -> tuple
     return report, True
 
 
-def enqueue(report_id: int) -> None:
-    """Hand a committed report row to the queue (RQ with Redis, else the local pool)."""
+def enqueue(report_id: int) -> bool:
+    """Hand a committed report row to the queue (RQ with Redis, else the local pool).
+
+    False if it could not be queued: the row is then marked failed (the caller
+    commits), so the page offers to try again instead of preparing forever."""
     app = current_app._get_current_object()
-    if app.config.get("REDIS_URL"):
-        queue = Queue(app.config["REPORT_QUEUE"], connection=Redis.from_url(app.config["REDIS_URL"]))
-        queue.enqueue(JOB_PATH, report_id, job_timeout=app.config["REPORT_JOB_TIMEOUT"], result_ttl=0)
-        return
-    global _local_pool
-    if _local_pool is None:
-        _local_pool = ThreadPoolExecutor(max_workers=app.config["REPORT_THREADS"], thread_name_prefix="report")
-    _local_pool.submit(_run_in_app, app, report_id)
+    try:
+        if app.config.get("REDIS_URL"):
+            with Redis.from_url(
+                app.config["REDIS_URL"], socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+            ) as connection:
+                Queue(app.config["REPORT_QUEUE"], connection=connection).enqueue(
+                    JOB_PATH,
+                    report_id,
+                    job_timeout=app.config["REPORT_JOB_TIMEOUT"],
+                    result_ttl=0,
+                    on_failure=Callback(report_job_failed),
+                )
+        else:
+            global _local_pool
+            if _local_pool is None:
+                _local_pool = ThreadPoolExecutor(max_workers=app.config["REPORT_THREADS"], thread_name_prefix="report")
+            _local_pool.submit(_run_in_app, app, report_id)
+    except (RedisError, OSError, RuntimeError) as exc:
+        # RuntimeError: the local pool refuses work while the process shuts down.
+        log.warning("report %s could not be queued: %s", report_id, type(exc).__name__)
+        mark_failed(report_id)
+        return False
+    return True
+
+
+def mark_failed(report_id: int) -> None:
+    """Mark a report that is not done as failed (the caller commits)."""
+    db.session.execute(
+        sa.update(Report)
+        .where(Report.id == report_id, Report.status.in_(PENDING))
+        .values(status=ReportStatus.FAILED, finished_at=utcnow())
+    )
 
 
 def drain_local_pool() -> None:
@@ -100,15 +168,41 @@ def _run_in_app(app: Flask, report_id: int) -> None:
         render_report(report_id)
 
 
+def _job_app_context() -> contextlib.AbstractContextManager:
+    """The app context a job runs in: the current one (ReportWorker and `flask
+    report-worker` push it), else the one app this process made (a plain RQ worker)."""
+    global _worker_app
+    if has_app_context():
+        return contextlib.nullcontext()
+    if _worker_app is None:
+        from clinic import create_app
+
+        _worker_app = create_app()
+    return _worker_app.app_context()
+
+
 def render_report_job(report_id: int) -> None:
     """The RQ entry point: runs in the worker's app context, or makes one."""
-    if has_app_context():
+    with _job_app_context():
         render_report(report_id)
-        return
-    from clinic import create_app
 
-    with create_app().app_context():
-        render_report(report_id)
+
+def report_job_failed(job, connection, exc_type, exc_value, traceback) -> None:
+    """RQ's failure callback: the job raised (or timed out) outside render_report's own
+    handling, so mark its row failed. Runs in the work horse."""
+    _fail_job(job)
+
+
+def _fail_job(job) -> None:
+    report_id = job.args[0] if job.args else None
+    if not isinstance(report_id, int):
+        return
+    # The id only: the exception's message and traceback can carry names or answers.
+    log.error("report %s: its job failed or its process died", report_id)
+    with _job_app_context():
+        db.session.rollback()
+        mark_failed(report_id)
+        db.session.commit()
 
 
 def render_report(report_id: int) -> None:
@@ -134,9 +228,7 @@ def render_report(report_id: int) -> None:
         db.session.rollback()
         # The exception class only: messages and tracebacks can carry names or answers.
         log.error("report %s failed to render: %s", report_id, type(exc).__name__)
-        db.session.execute(
-            sa.update(Report).where(Report.id == report_id).values(status=ReportStatus.FAILED, finished_at=utcnow())
-        )
+        mark_failed(report_id)
         db.session.commit()
         return
     report.pdf = pdf
@@ -156,11 +248,48 @@ def render_report(report_id: int) -> None:
     db.session.commit()
 
 
+def preload(app: Flask) -> None:
+    """Load what every job needs once, in the worker's parent process: WeasyPrint and
+    its fonts, the compiled report templates. Each forked job starts with them."""
+    from clinic.reports import pdf
+
+    with app.app_context():
+        pdf.warm_up()
+
+
 class ReportWorker(Worker):
-    """An RQ worker whose per-job processes never reuse the parent's database connections."""
+    """An RQ worker for report jobs: `rq worker -w clinic.reports.jobs.ReportWorker`.
+
+    The parent process builds the app (from the environment, like the web app)
+    and loads WeasyPrint once; every job runs in a forked process that inherits
+    both, in the app's context, with its own database connections. A job whose
+    process dies (timeout, out of memory) has its report marked failed."""
+
+    def __init__(self, *args, app: Flask | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        global _worker_app
+        if app is None:
+            if has_app_context():
+                app = current_app._get_current_object()
+            else:
+                from clinic import create_app
+
+                app = create_app()
+        self.app = _worker_app = app
+        preload(app)
 
     def main_work_horse(self, job, queue):
+        # In the forked process: jobs find the app's context already there, so
+        # render_report_job never builds an app of its own.
+        self.app.app_context().push()
         # A forked child must open its own connections: sharing the parent's
         # sockets would interleave two processes on one database session.
         db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
+
+    def handle_work_horse_killed(self, job, retpid, ret_val, rusage):
+        # The horse died without running any handler of its own (RQ's timeout
+        # kill, the OOM killer, a crash in a C library): the row would wait forever.
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        with self.app.app_context():
+            _fail_job(job)

@@ -14,7 +14,7 @@ from urllib.request import DataHandler, Request
 
 # Imported once per worker process, not per job: the import takes about as long as a whole render.
 import weasyprint
-from flask import render_template
+from flask import current_app, render_template
 from markupsafe import Markup
 from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
 
@@ -31,6 +31,7 @@ __all__ = [
     "page_size",
     "render_pdf",
     "safe_fetcher",
+    "warm_up",
 ]
 
 # A made-up scheme: nothing outside this module knows how to open it, so a URL
@@ -136,3 +137,20 @@ def render_pdf(ctx: dict) -> bytes:
     except FatalURLFetchingError:
         # The URL stays out of the message: it could carry text from the report.
         raise RenderRefused("the report asked for a resource outside Tandem's static files") from None
+
+
+# Text in each bundled face, so the warm-up loads every font the reports use.
+WARM_UP_HTML = (
+    '<!doctype html><html><head><meta charset="utf-8">'
+    f'<link rel="stylesheet" href="{STATIC_PREFIX}reports/report.css"></head>'
+    "<body><h1>Tandem</h1><p>Warm-up <strong>bold</strong> <em>oblique</em> 0123456789</p></body></html>"
+)
+
+
+def warm_up() -> None:
+    """Compile the report templates and render one small page with the report stylesheet
+    (needs an app context). A worker does this once before it forks a process per job, so
+    no job pays for loading fonts, Pango and the stylesheets' first parse."""
+    for name in TEMPLATES.values():
+        current_app.jinja_env.get_template(name)
+    weasyprint.HTML(string=WARM_UP_HTML, base_url=BASE_URL, url_fetcher=safe_fetcher).write_pdf()

@@ -563,8 +563,15 @@ def request_report(couple_id: int):
         couple, kind=kind, appendix=bool(form.appendix.data) and kind == ReportKind.CLINICIAN
     )
     db.session.commit()
-    if render:
-        jobs.enqueue(report.id)
+    if render and not jobs.enqueue(report.id):
+        # Redis unreachable (or the app shutting down): the row is marked failed, and
+        # its page offers to try again rather than preparing forever.
+        db.session.commit()
+        flash(
+            "The PDF could not be queued: the service that prepares PDFs is not reachable. "
+            "Please try again in a moment; if it keeps failing, tell whoever runs your Tandem server.",
+            "error",
+        )
     return redirect(url_for("couples.report", couple_id=couple_id, report_id=report.id))
 
 
@@ -580,7 +587,11 @@ def _load_report(couple_id: int, report_id: int) -> Report:
 def report(couple_id: int, report_id: int):
     """Where a PDF stands: preparing (the page refreshes itself), ready, or failed."""
     report = _load_report(couple_id, report_id)
-    return render_template("couples/report.html", report=report, couple=report.couple, form=ReportForm(formdata=None))
+    couple = report.couple
+    if jobs.expire_if_stale(report):
+        # Its job was lost (a worker killed or restarted): show it as failed, with a retry.
+        db.session.commit()
+    return render_template("couples/report.html", report=report, couple=couple, form=ReportForm(formdata=None))
 
 
 @bp.route("/<int:couple_id>/reports/<int:report_id>/download")
