@@ -1,7 +1,9 @@
 """Session-prep PDFs: queued off the request path, kept by what they show, served privately."""
 
+import shutil
 import time
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -9,6 +11,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from clinic.models import AuditEvent, Report, ReportStatus
+from clinic.reports import context as report_context
 from tests.conftest import login
 
 CHECKIN_A = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}
@@ -176,3 +179,51 @@ def test_report_worker_command_renders_the_queue(app, client, answered, db, redi
 def test_report_worker_needs_redis(app):
     result = app.test_cli_runner().invoke(args=["report-worker", "--burst"])
     assert result.exit_code == 1 and "REDIS_URL is not set" in result.output
+
+
+@pytest.fixture
+def report_files(tmp_path):
+    """A copy of the report templates, stylesheet and fonts, laid out like the real ones."""
+    copies = []
+    for root in report_context.REPORT_FILES:
+        copy = tmp_path / root.parent.name / root.name
+        shutil.copytree(root, copy)
+        copies.append(copy)
+    templates, styles, fonts = copies
+    return SimpleNamespace(roots=copies, templates=templates, styles=styles, fonts=fonts)
+
+
+def test_template_version_is_worked_out_from_the_report_files(report_files):
+    version = report_context.template_version
+    # The copy gives the version this process worked out from the real files.
+    assert version(report_files.roots) == report_context.TEMPLATE_VERSION
+    seen = {report_context.TEMPLATE_VERSION}
+
+    clinician = report_files.templates / "clinician.html"
+    clinician.write_text(clinician.read_text() + "\n{# edited #}\n")
+    seen.add(version(report_files.roots))
+    css = report_files.styles / "report.css"
+    css.write_text(css.read_text() + "\nh1 { color: #222; }\n")
+    seen.add(version(report_files.roots))
+    (report_files.fonts / "DejaVuSans-Oblique.ttf").rename(report_files.fonts / "Other-Oblique.ttf")
+    seen.add(version(report_files.roots))
+    (report_files.templates / "_appendix.html").write_text("{{ report.title }}")
+    seen.add(version(report_files.roots))
+    assert len(seen) == 5  # every change gave a version of its own
+    assert version(report_files.roots) == version(report_files.roots)
+
+
+def test_an_edited_template_gives_a_new_pdf_for_unchanged_data(client, answered, db, report_files, monkeypatch):
+    owner, couple = answered
+    browser = login(client, owner)
+    first = ask(browser, couple)
+    wait_until_done(db, first)
+    assert ask(browser, couple) == first
+
+    summary = report_files.templates / "summary.html"
+    summary.write_text(summary.read_text() + "\n{# a new line at the foot #}\n")
+    # As a worker started after the edit would work it out.
+    monkeypatch.setattr(report_context, "TEMPLATE_VERSION", report_context.template_version(report_files.roots))
+    second = ask(browser, couple)
+    assert second != first
+    assert wait_until_done(db, second) == ReportStatus.READY

@@ -9,9 +9,13 @@ clinician's context, so no template change can reveal what was left out.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.metadata
 import json
+from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from clinic.models import Assessment, Clinician, Couple, Partner, Practice
@@ -21,9 +25,34 @@ from clinic.templating import localtime_in
 from instruments import THEME_LABELS, ChangeUnknown, ItemComparison, Result, theme_label
 from instruments.scoring import key as keyed_value
 
-# Part of every cache key: bump it whenever a template or report.css changes what a
-# PDF looks like, so a kept PDF is never served for data it would now show differently.
-TEMPLATE_VERSION = "1"
+# What a PDF looks like besides its data: the report templates, their stylesheet, the
+# bundled fonts and the WeasyPrint release. Python that shapes the data (charts, scores)
+# shows in the context itself, so it is in the key already.
+CLINIC_ROOT = Path(__file__).resolve().parent.parent
+REPORT_FILES = (
+    CLINIC_ROOT / "templates" / "reports",
+    CLINIC_ROOT / "static" / "reports",
+    CLINIC_ROOT / "static" / "fonts",
+)
+
+
+def template_version(roots: Iterable[Path] = REPORT_FILES) -> str:
+    """A hash of every file under the report template, stylesheet and font folders (names
+    and contents) and of the WeasyPrint version, read without importing WeasyPrint."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        digest.update(f"weasyprint {importlib.metadata.version('weasyprint')}".encode())
+    return digest.hexdigest()[:16]
+
+
+# Part of every cache key, worked out once per process: editing a report template,
+# report.css or a font gives new keys, so a kept PDF is never served for data it
+# would now show differently. Nobody bumps it by hand.
+TEMPLATE_VERSION = template_version()
 
 # Fields that change with every render but not with the data; left out of the cache key.
 GENERATION_FIELDS = frozenset({"generated_at"})
