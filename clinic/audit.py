@@ -1,33 +1,63 @@
-"""The audit trail: who did what to which couple, chained by hashes so edits show.
+"""The audit trail: who did what to which couple, chained and keyed so edits show.
 
-Each row's hash covers its own fields and the previous row's hash; changing or
-deleting any row breaks the chain from there on (`flask --app wsgi audit verify`).
+Each row's hash is an HMAC-SHA256, keyed with AUDIT_KEY, over its own fields (its id
+included) and the previous row's hash; changing or deleting any row breaks the chain
+from there on, and without the key nobody can compute a chain that verifies. The head
+record (clinic.models.AuditHead) names the last row and carries a keyed MAC, so
+removing the newest rows shows too. Database triggers refuse UPDATE and DELETE on the
+trail (and TRUNCATE on PostgreSQL); `flask --app wsgi audit verify` checks the rest.
+
+What no check inside the database can see: someone who holds the key, or someone who
+removes the newest rows *and* puts back a head record saved from before them. Keep
+the key out of the database's reach and the line `audit verify` prints somewhere else.
+
 Rows hold ids and actions only — never answers, notes, names or tokens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_login import current_user
 
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.models import AuditEvent
+from clinic.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
-# Any number unique to this lock: PostgreSQL serialises appends so two requests
-# never chain onto the same previous row.
-_LOCK_KEY = 7_305_114
+HEAD_ID = 1
+# The tables whose triggers keep the trail append-only (see unguarded()).
+GUARDED_TABLES = ("audit_event", "audit_head")
+
+
+class AuditKeyError(RuntimeError):
+    """No audit key is configured where one is required."""
+
+
+def key_from_config(config) -> bytes:
+    """The HMAC key: AUDIT_KEY, or (development and tests only) one derived from SECRET_KEY."""
+    key = (config.get("AUDIT_KEY") or "").strip()
+    if key:
+        return key.encode()
+    if config.get("ENV_NAME") == "production":
+        raise AuditKeyError("AUDIT_KEY must be set in production.")
+    return hashlib.sha256(b"tandem-audit-key:" + config["SECRET_KEY"].encode()).digest()
+
+
+def _key() -> bytes:
+    return key_from_config(current_app.config)
 
 
 def _canonical(event: AuditEvent) -> bytes:
     fields = {
+        "id": event.id,
         "at": event.at.isoformat(),
         "practice_id": event.practice_id,
         "actor_id": event.actor_id,
@@ -42,9 +72,14 @@ def _canonical(event: AuditEvent) -> bytes:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str).encode()
 
 
-def compute_hash(event: AuditEvent) -> str:
-    """The hash a row must carry, given its fields and the previous hash."""
-    return hashlib.sha256(_canonical(event)).hexdigest()
+def compute_hash(event: AuditEvent, key: bytes | None = None) -> str:
+    """The hash a row must carry, given its fields, its id and the previous hash."""
+    return hmac.new(key or _key(), _canonical(event), hashlib.sha256).hexdigest()
+
+
+def head_mac(last_id: int, last_hash: str, key: bytes | None = None) -> str:
+    """The MAC the head record must carry when the trail ends at this row."""
+    return hmac.new(key or _key(), f"audit-head:{last_id}:{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 def record(
@@ -57,18 +92,26 @@ def record(
     actor_id: int | None = None,
     actor: str | None = None,
 ) -> AuditEvent:
-    """Append one event (flushed with the caller's transaction, committed with it)."""
+    """Append one event (flushed with the caller's transaction, committed with it).
+
+    Three statements: read (and on PostgreSQL lock) the head, insert the row, move the
+    head. The head's row lock serialises appends, so two requests never chain onto the
+    same row, and the next id is the head's plus one (ids have no gaps).
+    """
     if actor is None:
         if has_request_context() and current_user and current_user.is_authenticated:
             actor, actor_id = "clinician", current_user.id
             practice_id = practice_id or current_user.practice_id
         else:
             actor = "anonymous" if has_request_context() else "system"
-    bind = db.session.get_bind()
-    if bind.dialect.name == "postgresql":
-        db.session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    previous = db.session.scalar(sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1))
+    key = _key()
+    read_head = sa.select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)
+    if db.session.get_bind().dialect.name == "postgresql":
+        read_head = read_head.with_for_update()
+    head = db.session.execute(read_head).first()
+    last_id, previous = head if head else (0, GENESIS)
     event = AuditEvent(
+        id=last_id + 1,
         at=utcnow(),
         practice_id=practice_id,
         actor_id=actor_id,
@@ -78,11 +121,18 @@ def record(
         target=target,
         detail=detail or {},
         ip=request.remote_addr if has_request_context() else None,
-        prev_hash=previous or GENESIS,
+        prev_hash=previous,
     )
-    event.hash = compute_hash(event)
+    event.hash = compute_hash(event, key)
     db.session.add(event)
     db.session.flush()
+    values = {"last_id": event.id, "last_hash": event.hash, "mac": head_mac(event.id, event.hash, key)}
+    table = AuditHead.__table__
+    if head:
+        db.session.execute(table.update().where(table.c.id == HEAD_ID).values(values))
+    else:
+        # Only on a trail that never had a head (the migration makes one; the test suite empties it).
+        db.session.execute(table.insert().values(id=HEAD_ID, **values))
     return event
 
 
@@ -94,16 +144,84 @@ class Break:
     reason: str
 
 
+@dataclass(frozen=True)
+class Head:
+    """Where the trail ends, as `audit verify` reports it (worth keeping outside the database)."""
+
+    last_id: int
+    last_hash: str
+    rows: int
+
+
 def verify(events: Iterable[AuditEvent] | None = None) -> list[Break]:
-    """Every place the stored chain was edited or had rows removed (empty when intact)."""
+    """Every place the stored trail was edited or had rows removed (empty when intact), first first."""
+    return _check(events)[0]
+
+
+def check() -> tuple[list[Break], Head]:
+    """verify(), and where the trail ends."""
+    return _check(None)
+
+
+def _check(events: Iterable[AuditEvent] | None) -> tuple[list[Break], Head]:
+    key = _key()
     if events is None:
         events = db.session.scalars(sa.select(AuditEvent).order_by(AuditEvent.id)).yield_per(1000)
     problems = []
-    previous = GENESIS
+    previous, last_id, rows = GENESIS, 0, 0
     for event in events:
         if event.prev_hash != previous:
             problems.append(Break(event.id, "does not follow the row before it (a row was removed or changed)"))
-        if compute_hash(event) != event.hash:
-            problems.append(Break(event.id, "its content does not match its hash (the row was edited)"))
-        previous = event.hash
-    return problems
+        if not hmac.compare_digest(compute_hash(event, key), event.hash):
+            problems.append(Break(event.id, "does not match its keyed hash (the row was edited)"))
+        previous, last_id, rows = event.hash, event.id, rows + 1
+    head = db.session.execute(
+        sa.select(AuditHead.last_id, AuditHead.last_hash, AuditHead.mac).where(AuditHead.id == HEAD_ID)
+    ).first()
+    if head is None:
+        if rows:
+            problems.append(
+                Break(last_id, "is the last, and the head record is missing (newer rows may have been removed)")
+            )
+    elif not hmac.compare_digest(head_mac(head.last_id, head.last_hash, key), head.mac):
+        problems.append(
+            Break(head.last_id, "is named by a head record that does not match its key (the head was edited)")
+        )
+    elif head.last_id > last_id:
+        gone = (
+            "was removed" if head.last_id == last_id + 1 else f"was removed, with every row after it to {head.last_id}"
+        )
+        problems.append(Break(last_id + 1, f"{gone} (the head says the trail ends at row {head.last_id})"))
+    elif head.last_id < last_id or head.last_hash != previous:
+        problems.append(Break(last_id, "is the last, but the head names another (rows were added or changed)"))
+    return problems, Head(last_id=last_id, last_hash=previous, rows=rows)
+
+
+@contextlib.contextmanager
+def unguarded(conn: sa.Connection) -> Iterator[None]:
+    """Let `conn` empty the audit tables within its transaction: for the test suite's clean-up only.
+
+    It does what the database's owner could do anyway — PostgreSQL: disable the guarding
+    triggers (ALTER TABLE needs ownership); SQLite: drop them — and puts them back before
+    the transaction ends. The application itself never calls this.
+    """
+    if conn.dialect.name == "postgresql":
+        for table in GUARDED_TABLES:
+            conn.execute(sa.text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        try:
+            yield
+        finally:
+            for table in GUARDED_TABLES:
+                conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+        return
+    names = ", ".join(f"'{t}'" for t in GUARDED_TABLES)
+    triggers = conn.execute(
+        sa.text(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({names})")  # noqa: S608
+    ).all()
+    for name, _ in triggers:
+        conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
+    try:
+        yield
+    finally:
+        for _, sql in triggers:
+            conn.execute(sa.text(sql))

@@ -101,6 +101,10 @@ class Config:
 
     # Fernet keys for free text at rest, newest first (see clinic/crypto.py).
     DATA_KEYS = os.environ.get("DATA_KEYS", "")
+    # HMAC key of the audit trail's hash chain (clinic/audit.py); required in production.
+    # Never change it: rows written under another key no longer verify. Development and
+    # tests derive one from SECRET_KEY.
+    AUDIT_KEY = os.environ.get("AUDIT_KEY", "")
 
     # How many reverse proxies (nginx, a load balancer) stand in front of Tandem and set
     # X-Forwarded-For/-Proto; 0 trusts none (then every request seems to come from the proxy).
@@ -219,4 +223,10 @@ def check_production(config) -> None:
     if not (config.get("BASE_URL") or "").startswith("https://"):
         raise ConfigError(
             "BASE_URL must be the public https:// address of Tandem in production (used in emailed links)."
+        )
+    audit_key = (config.get("AUDIT_KEY") or "").strip()
+    if len(audit_key) < MIN_SECRET_LENGTH or len(set(audit_key)) < 10 or audit_key == config.get("SECRET_KEY"):
+        raise ConfigError(
+            f"AUDIT_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters, other than "
+            "SECRET_KEY, in production (python -c 'import secrets; print(secrets.token_urlsafe(48))')."
         )

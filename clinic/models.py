@@ -476,8 +476,10 @@ class Report(db.Model):
 class AuditEvent(db.Model):
     """One line of the audit trail. Append-only; each row carries the hash of the one before.
 
-    No foreign keys: the trail must outlive what it talks about (a deleted couple
-    keeps its "deleted" row). Never holds answers, notes, names or tokens.
+    The hash is an HMAC keyed with AUDIT_KEY over the row (its id included) and the
+    previous hash (clinic/audit.py); database triggers refuse UPDATE and DELETE (the
+    migration adds them). No foreign keys: the trail must outlive what it talks about
+    (a deleted couple keeps its "deleted" row). Never holds answers, notes, names or tokens.
     """
 
     __tablename__ = "audit_event"
@@ -498,3 +500,22 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.action}>"
+
+
+class AuditHead(db.Model):
+    """Where the audit trail ends: the last row's id and hash, with a keyed MAC of both.
+
+    One row (id 1), updated in the same transaction as every append, so removing the
+    newest rows shows: the head still names a row that is gone. Its row lock also keeps
+    appends in order. Deleting it is refused by a trigger, like changing audit rows.
+    """
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_id: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(sa.String(64))
+    mac: Mapped[str] = mapped_column(sa.String(64))
+
+    def __repr__(self) -> str:
+        return f"<AuditHead {self.last_id}>"

@@ -13,6 +13,7 @@ from clinic.config import Config, database_url
 ROOT = Path(__file__).resolve().parents[1]
 STRONG = "Zq8v3N_pL2rT9xW4kY7mB1cD6fH0jS5a-uE"
 DATA_KEY = "x1V0Zb6pYt3Rk9sQm2Lw8Hc5Nf7Dg4Ja0Ue6Ti1Oy3E="  # a valid Fernet key, for tests only
+AUDIT_KEY = "Hd5-wQ7rL0xP2mZ9kT4vB8nC1yF6jS3gA_eU"  # tests only
 
 
 def production(**overrides):
@@ -23,6 +24,7 @@ def production(**overrides):
         "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://u@127.0.0.1/x",
         "BASE_URL": "https://tandem.example.org",
         "DATA_KEYS": DATA_KEY,
+        "AUDIT_KEY": AUDIT_KEY,
     }
     values.update(overrides)
     return type("ProductionTestConfig", (Config,), values)

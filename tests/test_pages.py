@@ -98,6 +98,7 @@ def test_production_adds_hsts_to_every_response():
             "SQLALCHEMY_DATABASE_URI": "sqlite://",
             "BASE_URL": "https://tandem.example.org",
             "DATA_KEYS": "x1V0Zb6pYt3Rk9sQm2Lw8Hc5Nf7Dg4Ja0Ue6Ti1Oy3E=",
+            "AUDIT_KEY": "Hd5-wQ7rL0xP2mZ9kT4vB8nC1yF6jS3gA_eU",
             "RATELIMIT_STORAGE_URI": "memory://",
         },
     )

@@ -149,6 +149,7 @@ def production(**overrides):
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
         "BASE_URL": "https://tandem.example.org",
         "DATA_KEYS": Fernet.generate_key().decode(),
+        "AUDIT_KEY": "Hd5-wQ7rL0xP2mZ9kT4vB8nC1yF6jS3gA_eU",
         "RATELIMIT_STORAGE_URI": "memory://",
     }
     values.update(overrides)
