@@ -1,10 +1,11 @@
 """The demo couples seed-demo adds: each shows what PRODUCT.md "Demo couples" promises.
 
 Everything is read back through clinic.results, the code behind the couple view.
-Connection subscales: SD 0.8, reliability 0.75 -> SE = 0.8 * sqrt(0.25) = 0.40;
-one score's S_diff = sqrt(2) * 0.40 = 0.5657, a gap's = 2 * 0.40 = 0.80.
+The connection check-in has no psychometrics (no validation study), so its change over
+time is shown raw and said to be not yet judgeable, never judged reliable.
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +19,8 @@ from clinic.demo import add_demo_couples
 from clinic.models import Answer, Assessment, Clinician, Couple, CoupleStatus, Invitation, Partner
 from clinic.results import CoupleResults, InstrumentResults, load_couple_results
 from clinic.services import responses
-from instruments import GapChange, ReliableChange
+from instruments import ChangeUnknown
+from instruments.change import NO_PSYCHOMETRICS
 
 LABELS = ("M & D", "S & K", "L & R", "N & T", "E & O", "H & W", "G & B")
 
@@ -135,24 +137,20 @@ def test_mostly_connected_couple_has_one_split_that_narrows_by_week_8(demo):
         ("Intake", {1: 4.6, 2: 2.4}),
         ("Week 8", {1: 4.4, 2: 4.2}),
     ]
-    # Rafael (B): 2.4 -> 4.2, change 1.8, RCI = 1.8 / 0.5657 = 3.18: reliably improved.
-    rafael = trend.change[2]
-    assert isinstance(rafael, ReliableChange)
-    assert (rafael.reliable, rafael.direction) == (True, "improved")
-    assert rafael.rci == pytest.approx(3.18, abs=0.01)
-    # Luis (A): 4.6 -> 4.4, RCI -0.35: no reliable change.
-    assert (trend.change[1].reliable, trend.change[1].direction) == (False, "no reliable change")
-    # Gap -2.2 -> -0.2: size change -2.0, RCI = -2.0 / 0.80 = -2.50: narrowed.
-    gap = trend.gap_change
-    assert isinstance(gap, GapChange)
-    assert (gap.earlier_gap, gap.later_gap, gap.reliable, gap.direction) == (-2.2, -0.2, True, "narrowed")
-    assert gap.rci == pytest.approx(-2.5)
-    # Nothing else on the connection check-in moved reliably: the story is affection.
+    # Rafael (B): 2.4 -> 4.2, +1.8; Luis (A): 4.6 -> 4.4, -0.2; the gap B - A narrows from -2.2 to -0.2.
+    assert trend.raw_change == {1: -0.2, 2: 1.8}
+    assert trend.gaps == (-2.2, -0.2)
+    # Shown raw: with no SD and reliability, whether it is reliable cannot yet be judged.
+    assert not trend.judged
+    unknown = ChangeUnknown(NO_PSYCHOMETRICS)
+    assert (trend.change[1], trend.change[2], trend.gap_change) == (unknown, unknown, unknown)
+    # Nothing else on the connection check-in moved by as much: the story is affection.
     others = [t for t in results.trends if t.instrument.id == "connection" and t.measure_id != "affection"]
     assert len(others) == 8
     for other in others:
-        assert not other.gap_change.reliable, other.measure_id
-        assert not any(change.reliable for change in other.change.values()), other.measure_id
+        assert (other.change[1], other.change[2], other.gap_change) == (unknown, unknown, unknown), other.measure_id
+        assert all(abs(change) < 0.5 for change in other.raw_change.values()), other.measure_id
+        assert abs(abs(other.gaps[1]) - abs(other.gaps[0])) < 0.5, other.measure_id
 
 
 def test_safety_couple_has_one_flag_for_one_partner(demo):
@@ -221,3 +219,9 @@ def test_demo_owner_can_open_the_dashboard_and_every_couple(client, demo):
     assert all(label.replace("&", "&amp;") in page for label in LABELS)
     for label, couple in demo.items():
         assert client.get(f"/couples/{couple.id}").status_code == 200, label
+    # Mostly connected: the affection gap narrowing, shown raw and honestly not judged.
+    page = client.get(f"/couples/{demo['L & R'].id}").get_data(as_text=True)
+    affection = page.split('trend-title">Connection and distance: Affection')[1].split('class="trend-title"')[0]
+    read = " ".join(re.sub(r"<[^>]+>", " ", affection.split("</figure>")[-1]).split())
+    assert "Change -0.20: cannot yet be judged reliable +1.80: cannot yet be judged reliable" in read
+    assert "Gap between partners: 2.20 → 0.20: cannot yet be judged reliable" in read

@@ -9,6 +9,7 @@ from markupsafe import escape
 from clinic import catalog
 from instruments import Registry, load_registry, parse_instrument
 from tests.conftest import login
+from tests.tiny_catalog import tiny  # noqa: F401 -- a fixture
 
 SHIPPED = load_registry()
 NO_PSYCHOMETRICS = "No psychometrics: reliable change cannot be judged."
@@ -97,19 +98,31 @@ def test_instrument_pages_are_accessible(key, client, make_practice):
     assert page.count('<div class="table-scroll">') == len(tables)
 
 
-def test_connection_shows_its_psychometrics_and_reliable_change_thresholds(client, make_practice):
+def test_connection_says_plainly_that_reliable_change_cannot_be_judged(client, make_practice):
     page = page_of(login(client, make_practice()), "/instruments/connection/v1")
-    assert NO_PSYCHOMETRICS not in page
+    # Tandem's own check-in has no validation study: none of its eight areas or its total has psychometrics.
+    assert page.count(NO_PSYCHOMETRICS) == 9
+    assert "reliability 0." not in page and "RCI above" not in page and "provisional" not in page
+    assert NO_PSYCHOMETRICS in section(page, "measure-heard") and NO_PSYCHOMETRICS in section(page, "measure-total")
+
+
+@pytest.mark.usefixtures("tiny")
+def test_an_instrument_with_psychometrics_shows_them_and_its_reliable_change_thresholds(client, make_practice):
+    # The engine's tiny test instrument (tests/tiny_catalog.py): psychometrics on "heard" and the total only.
+    page = page_of(login(client, make_practice()), "/instruments/tiny/v1")
     heard = section(page, "measure-heard")
-    # SD 0.8, r 0.75: SE = 0.8 x sqrt(0.25) = 0.4; one score: 1.96 x sqrt(2) x 0.4 = 1.109 -> 1.11;
-    # the gap: 1.96 x 2 x 0.4 = 1.568 -> 1.57.
-    assert "SD 0.8, reliability 0.75." in heard
-    assert "moves by 1.11 points or more (RCI above 1.96)" in heard
-    assert "size changes by 1.57 points or more" in heard
+    # SD 0.7, r 0.85: SE = 0.7 x sqrt(0.15) = 0.2711; one score: 1.96 x sqrt(2) x 0.2711 = 0.7515 -> 0.76
+    # (the first hundredth above it); the gap: 1.96 x 2 x 0.2711 = 1.0627 -> 1.07.
+    assert "SD 0.7, reliability 0.85." in heard
+    assert "moves by 0.76 points or more (RCI above 1.96)" in heard
+    assert "size changes by 1.07 points or more" in heard
     total = section(page, "measure-total")
-    # SD 0.7, r 0.85: SE = 0.2711; 1.96 x 0.3834 = 0.7515 -> 0.76; 1.96 x 0.5422 = 1.0627 -> 1.07.
-    assert "SD 0.7, reliability 0.85." in total
-    assert "moves by 0.76 points or more" in total and "changes by 1.07 points or more" in total
+    # SD 0.5, r 0.9: SE = 0.1581; 1.96 x 0.2236 = 0.4383 -> 0.44; 1.96 x 0.3162 = 0.6198 -> 0.62.
+    assert "SD 0.5, reliability 0.9." in total
+    assert "moves by 0.44 points or more" in total and "changes by 0.62 points or more" in total
+    # Its other two areas have none, and say so.
+    assert NO_PSYCHOMETRICS in section(page, "measure-warmth") and NO_PSYCHOMETRICS in section(page, "measure-pulling")
+    assert page.count(NO_PSYCHOMETRICS) == 2
 
 
 def test_differentiation_says_plainly_that_reliable_change_cannot_be_judged(client, make_practice):

@@ -127,12 +127,21 @@ def test_connection_shape():
         assert len(subscale.bands) == 3
         assert sum(band.concern for band in subscale.bands) == 1
         assert 2 <= len(subscale.prompts) <= 3, subscale.id
-        # Provisional working values, so that reliable change can be shown.
-        assert subscale.psychometrics is not None
+        # No validation study, so no psychometrics: reliable change is never invented.
+        assert subscale.psychometrics is None, subscale.id
     (total,) = connection.totals
     assert total.subscales == [s for s, d in directions.items() if d == "health"]
-    assert total.psychometrics is not None
-    assert "provisional" in connection.description_clinician
+    assert total.psychometrics is None
+    assert "change over time cannot yet be judged reliable" in " ".join(connection.description_clinician.split())
+    assert "provisional" not in connection.description_clinician
+
+
+def test_no_shipped_check_in_invents_psychometrics():
+    # Tandem's own check-ins have had no validation study (PRODUCT.md: where SD and
+    # reliability are missing, say change cannot yet be judged reliable).
+    for instrument in REGISTRY:
+        for measure in instrument.measures():
+            assert measure.psychometrics is None, f"{instrument.id} v{instrument.version}: {measure.id}"
 
 
 def test_differentiation_is_descriptive_only():
