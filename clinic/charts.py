@@ -35,6 +35,8 @@ _VALUE_GAP = 10.0
 # Characters XML 1.0 cannot carry at all; escaping cannot save them, so they go.
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _CHART_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# charts.css shows the wide layout on screens wider than a phone and in print, the compact one on phones.
+_LAYOUT_ATTR = {False: ' data-layout="wide"', True: ' data-layout="compact"'}
 
 _DUMBBELL_TOP = 40
 _ROW_HEIGHT = 52
@@ -46,6 +48,23 @@ _TREND_HIGH_Y = 58
 _TREND_LOW_Y = 264
 _TREND_AXIS_Y = 288
 _TREND_INSET = 48
+
+
+class Layout(NamedTuple):
+    """The width of a chart, the left and right ends of its axis, and how much larger its text is drawn."""
+
+    width: float
+    left: float
+    right: float
+    grow: float  # added to every font size
+    inset: float  # room between a trend chart's axis ends and its first and last assessment
+
+
+# A page shows a chart at up to 40rem; a phone at about 330 CSS px. The compact layout is
+# drawn narrower and with larger text, so that at phone width it shows at about nine
+# tenths of its size and its smallest text stays above 12 px (charts.css picks the layout).
+WIDE = Layout(WIDTH, PLOT_LEFT, PLOT_RIGHT, 0, _TREND_INSET)
+COMPACT = Layout(360, 52, 308, 2, 30)
 
 
 class Row(NamedTuple):
@@ -72,8 +91,10 @@ def dumbbell(
     title: str,
     names: tuple[str, str] = ("Partner A", "Partner B"),
     chart_id: str | None = None,
+    compact: bool = False,
 ) -> str:
-    """Draw each row's two scores on one low-to-high axis, joined by a line, as an SVG string."""
+    """Draw each row's two scores on one low-to-high axis, joined by a line, as an SVG string
+    (`compact`: the narrow layout for phones, see COMPACT)."""
     _check_range(low, high)
     table = [Row(*row) for row in rows]
     if not table:
@@ -81,18 +102,20 @@ def dumbbell(
     for row in table:
         _check_value(row.a, low, high)
         _check_value(row.b, low, high)
-    ident = _ident(chart_id, "dumbbell", table, low, high, title, names)
+    lay = COMPACT if compact else WIDE
+    ident = _ident(chart_id, "dumbbell", table, low, high, title, names, *(("compact",) if compact else ()))
+    left, right, grow = lay.left, lay.right, lay.grow
 
     def x_of(value: float) -> float:
-        return PLOT_LEFT + (value - low) / (high - low) * (PLOT_RIGHT - PLOT_LEFT)
+        return left + (value - low) / (high - low) * (right - left)
 
     ticks = _ticks(low, high)
     body: list[str] = []
     y = _DUMBBELL_TOP
     for row in table:
-        body.append(_text(16, y + 16, _fit(row.label, WIDTH - 32, 14), size=14, weight="bold"))
+        body.append(_text(16, y + 16, _fit(row.label, lay.width - 32, 14 + grow), size=14 + grow, weight="bold"))
         track = y + 38
-        body.append(_line(PLOT_LEFT, track, PLOT_RIGHT, track, GRID, 1))
+        body.append(_line(left, track, right, track, GRID, 1))
         present = [(p, v) for p, v in (("a", row.a), ("b", row.b)) if v is not None]
         if len(present) == 2:
             body.append(_line(x_of(row.a), track, x_of(row.b), track, CONNECTOR, 3))
@@ -104,28 +127,29 @@ def dumbbell(
             body.append(_marker(partner, x_of(value), track))
         for partner, value in present:
             x = x_of(value)
-            left = partner == lower if lower else x > PLOT_RIGHT - 48
-            tx, anchor = (x - _VALUE_GAP, "end") if left else (x + _VALUE_GAP, "start")
-            body.append(_value_label(tx, track + 4.5, value, anchor=anchor, partner=partner))
+            on_left = partner == lower if lower else x > right - 48
+            tx, anchor = (x - _VALUE_GAP, "end") if on_left else (x + _VALUE_GAP, "start")
+            body.append(_value_label(tx, track + 4.5, value, anchor=anchor, partner=partner, size=13 + grow))
         y += _ROW_HEIGHT
         for partner, value, name in (("a", row.a, names[0]), ("b", row.b, names[1])):
             if value is None:
-                body.append(_marker(partner, PLOT_LEFT + 6, y + 2, hollow=True, scale=0.8))
-                note = _fit(f"{name}: {NOT_ENOUGH}", PLOT_RIGHT - PLOT_LEFT - 16, 12)
-                body.append(_text(PLOT_LEFT + 18, y + 6, note, size=12, fill=MUTED, partner=partner))
-                y += _NOTE_HEIGHT
+                body.append(_marker(partner, left + 6, y + 2, hollow=True, scale=0.8))
+                note = _fit(f"{name}: {NOT_ENOUGH}", right - left - 16, 12 + grow)
+                body.append(_text(left + 18, y + 6, note, size=12 + grow, fill=MUTED, partner=partner))
+                y += _NOTE_HEIGHT + grow
     axis = y + 8
     grid = [_line(x_of(t), _DUMBBELL_TOP + 24, x_of(t), axis, GRID_LIGHT, 1) for t in ticks]
-    axis_parts = [_line(PLOT_LEFT, axis, PLOT_RIGHT, axis, MUTED, 1)]
+    axis_parts = [_line(left, axis, right, axis, MUTED, 1)]
     for t in ticks:
         axis_parts.append(_line(x_of(t), axis, x_of(t), axis + 6, MUTED, 1))
-        axis_parts.append(_text(x_of(t), axis + 22, _value(t, tick=True), size=12, anchor="middle", fill=MUTED))
-    height = axis + 34
+        tick = _value(t, tick=True)
+        axis_parts.append(_text(x_of(t), axis + 22 + grow, tick, size=12 + grow, anchor="middle", fill=MUTED))
+    height = axis + 34 + grow
 
     lines = [f"Scores from {_value(low, tick=True)} to {_value(high, tick=True)}."]
     for row in table:
         lines.append(f"{row.label}: {_described(names[0], row.a)}, {_described(names[1], row.b)}.")
-    return _svg(ident, height, title, " ".join(lines), [_legend(names), *grid, *body, *axis_parts])
+    return _svg(ident, height, title, " ".join(lines), [_legend(names, lay), *grid, *body, *axis_parts], lay)
 
 
 def trend(
@@ -136,8 +160,10 @@ def trend(
     title: str,
     names: tuple[str, str] = ("Partner A", "Partner B"),
     chart_id: str | None = None,
+    compact: bool = False,
 ) -> str:
-    """Draw one subscale's scores across assessments, one line per partner, as an SVG string."""
+    """Draw one subscale's scores across assessments, one line per partner, as an SVG string
+    (`compact`: the narrow layout for phones, see COMPACT)."""
     _check_range(low, high)
     points = [Point(*point) for point in series]
     if not points:
@@ -145,9 +171,11 @@ def trend(
     for point in points:
         _check_value(point.a, low, high)
         _check_value(point.b, low, high)
-    ident = _ident(chart_id, "trend", points, low, high, title, names)
+    lay = COMPACT if compact else WIDE
+    ident = _ident(chart_id, "trend", points, low, high, title, names, *(("compact",) if compact else ()))
+    left, right, grow = lay.left, lay.right, lay.grow
 
-    first, last = PLOT_LEFT + _TREND_INSET, PLOT_RIGHT - _TREND_INSET
+    first, last = left + lay.inset, right - lay.inset
     step = (last - first) / (len(points) - 1) if len(points) > 1 else 0.0
     xs = [first + i * step for i in range(len(points))] if len(points) > 1 else [(first + last) / 2]
     column = step if len(points) > 1 else float(last - first)
@@ -155,11 +183,12 @@ def trend(
     def y_of(value: float) -> float:
         return _TREND_LOW_Y - (value - low) / (high - low) * (_TREND_LOW_Y - _TREND_HIGH_Y)
 
-    parts: list[str] = [_legend(names)]
+    parts: list[str] = [_legend(names, lay)]
     for t in _ticks(low, high):
-        parts.append(_line(PLOT_LEFT, y_of(t), PLOT_RIGHT, y_of(t), GRID, 1))
-        parts.append(_text(PLOT_LEFT - 10, y_of(t) + 4, _value(t, tick=True), size=12, anchor="end", fill=MUTED))
-    parts.append(_line(PLOT_LEFT, _TREND_AXIS_Y, PLOT_RIGHT, _TREND_AXIS_Y, MUTED, 1))
+        parts.append(_line(left, y_of(t), right, y_of(t), GRID, 1))
+        tick = _value(t, tick=True)
+        parts.append(_text(left - 10, y_of(t) + 4, tick, size=12 + grow, anchor="end", fill=MUTED))
+    parts.append(_line(left, _TREND_AXIS_Y, right, _TREND_AXIS_Y, MUTED, 1))
 
     for partner in ("b", "a"):
         # A missing score breaks the line: joining across it would draw a score nobody gave.
@@ -182,57 +211,62 @@ def trend(
         upper = max(present, key=lambda pv: (pv[1], pv[0] == "a"))[0] if len(present) == 2 else None
         for partner, value in present:
             above = partner == upper if upper else True
-            ty = y_of(value) - 12 if above else y_of(value) + 20
-            parts.append(_value_label(x, ty, value, anchor="middle", partner=partner))
-        parts.append(_text(x, _TREND_AXIS_Y + 20, _fit(point.occasion, label_room, 12), size=12, anchor="middle"))
+            ty = y_of(value) - 12 if above else y_of(value) + 20 + grow
+            parts.append(_value_label(x, ty, value, anchor="middle", partner=partner, size=13 + grow))
+        occasion = _fit(point.occasion, label_room, 12 + grow)
+        parts.append(_text(x, _TREND_AXIS_Y + 20 + grow, occasion, size=12 + grow, anchor="middle"))
 
     # Missing scores are listed under the chart, one line per partner: a
     # column is too narrow for the words once there are several assessments.
-    y = _TREND_AXIS_Y + 44
+    y = _TREND_AXIS_Y + 44 + 2 * grow
     for partner, name in (("a", names[0]), ("b", names[1])):
         gaps = [point.occasion for point in points if getattr(point, partner) is None]
         if gaps:
-            note = _fit(f"{name}: {NOT_ENOUGH} at {', '.join(gaps)}", WIDTH - 32 - 14, 12)
+            note = _fit(f"{name}: {NOT_ENOUGH} at {', '.join(gaps)}", lay.width - 32 - 14, 12 + grow)
             parts.append(_marker(partner, 22, y - 4, hollow=True, scale=0.8))
-            parts.append(_text(34, y, note, size=12, fill=MUTED, partner=partner))
-            y += _NOTE_HEIGHT
+            parts.append(_text(34, y, note, size=12 + grow, fill=MUTED, partner=partner))
+            y += _NOTE_HEIGHT + grow
     height = y + 4
 
     lines = [f"Scores from {_value(low, tick=True)} to {_value(high, tick=True)}, by assessment."]
     for point in points:
         lines.append(f"{point.occasion}: {_described(names[0], point.a)}, {_described(names[1], point.b)}.")
-    return _svg(ident, height, title, " ".join(lines), parts)
+    return _svg(ident, height, title, " ".join(lines), parts, lay)
 
 
-def _svg(ident: str, height: float, title: str, desc: str, parts: list[str]) -> str:
+def _svg(ident: str, height: float, title: str, desc: str, parts: list[str], lay: Layout = WIDE) -> str:
     # The namespace is an identifier, never fetched; it lets the same string
     # stand alone as an .svg file or a data: URI as well as sit inside HTML.
     head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_num(height)}" width="100%" '
-        f'role="img" aria-labelledby="{ident}-title {ident}-desc" font-family="{FONT}">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_num(lay.width)} {_num(height)}" width="100%" '
+        f'role="img" aria-labelledby="{ident}-title {ident}-desc" font-family="{FONT}"'
+        f"{_LAYOUT_ATTR[lay == COMPACT]}>"
     )
     return "\n".join(
         [
             head,
             f'<title id="{ident}-title">{_escape(title)}</title>',
             f'<desc id="{ident}-desc">{_escape(desc)}</desc>',
-            f'<rect x="0" y="0" width="{WIDTH}" height="{_num(height)}" fill="#ffffff"/>',
+            f'<rect x="0" y="0" width="{_num(lay.width)}" height="{_num(height)}" fill="#ffffff"/>',
             *parts,
             "</svg>",
         ]
     )
 
 
-def _legend(names: tuple[str, str]) -> str:
-    first = _fit(f"A: {names[0]}", 260, 13)
-    # B's key starts after A's estimated text width, so long names push it right instead of overlapping.
-    offset = 34 + _text_width(first, 13) + 24
+def _legend(names: tuple[str, str], lay: Layout = WIDE) -> str:
+    size = 13 + lay.grow
+    # Each key gets up to half the width; B's starts after A's estimated text width,
+    # so long names push it right instead of overlapping.
+    room = min(260.0, (lay.width - 86) / 2)
+    first = _fit(f"A: {names[0]}", room, size)
+    offset = 34 + _text_width(first, size) + 24
     return "\n".join(
         [
             _marker("a", 22, 16, legend=True),
-            _text(34, 20.5, first, size=13, partner="a"),
+            _text(34, 20.5, first, size=size, partner="a"),
             _marker("b", offset, 16, legend=True),
-            _text(offset + 12, 20.5, _fit(f"B: {names[1]}", 260, 13), size=13, partner="b"),
+            _text(offset + 12, 20.5, _fit(f"B: {names[1]}", room, size), size=size, partner="b"),
         ]
     )
 
@@ -291,14 +325,15 @@ def _text(
     )
 
 
-def _value_label(x: float, y: float, value: float, *, anchor: str, partner: str) -> str:
+def _value_label(x: float, y: float, value: float, *, anchor: str, partner: str, size: float = 13) -> str:
     # A white patch behind the number keeps it readable where it crosses a line
     # (paint-order halos are not supported by every SVG renderer, e.g. in PDFs).
     text = _value(value)
-    width = _text_width(text, 13) + 4
+    width = _text_width(text, size) + 4
     left = {"start": x - 2, "middle": x - width / 2, "end": x - width + 2}[anchor]
-    patch = f'<rect x="{_num(left)}" y="{_num(y - 12)}" width="{_num(width)}" height="16" fill="#ffffff"/>'
-    return patch + "\n" + _text(x, y, text, size=13, anchor=anchor, partner=partner)
+    top, tall = y - size + 1, size + 3
+    patch = f'<rect x="{_num(left)}" y="{_num(top)}" width="{_num(width)}" height="{_num(tall)}" fill="#ffffff"/>'
+    return patch + "\n" + _text(x, y, text, size=size, anchor=anchor, partner=partner)
 
 
 def _escape(text: str) -> str:

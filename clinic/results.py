@@ -8,6 +8,7 @@ answers count: in-progress answers are never shown as results.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -25,6 +26,7 @@ from instruments import (
     GapChange,
     Instrument,
     ItemComparison,
+    Measure,
     ReliableChange,
     Result,
     SafetyFlag,
@@ -34,6 +36,9 @@ from instruments import (
     score_change,
     score_gap_change,
 )
+from instruments.change import NOT_ENOUGH_ANSWERS
+
+log = logging.getLogger(__name__)
 
 TALK_LIMIT = 8  # items per "to talk about" list: enough to prepare, few enough to read
 
@@ -75,6 +80,10 @@ class InstrumentResults:
     def both(self) -> bool:
         return self.comparison is not None
 
+    def axis(self, measure: Measure) -> tuple[float, float]:
+        """The lowest and highest possible score of one of this instrument's measures."""
+        return axis_of(self.instrument, measure)
+
 
 @dataclass(frozen=True)
 class ContextRow:
@@ -103,6 +112,21 @@ class Trend:
     change: dict[int, ReliableChange | ChangeUnknown | None]  # previous -> latest, per partner
     gap_change: GapChange | ChangeUnknown | None
     key: tuple = ()  # the measure and the keys of the InstrumentResults it runs through
+    # Whether the measure has psychometrics (SD, reliability): only then is change judged reliable.
+    judged: bool = False
+    # The change in raw scores, previous -> latest, per partner (None: a score is missing).
+    raw_change: dict[int, float | None] = field(default_factory=dict)
+    # The gap b - a at the previous and the latest assessment (None: not both partners, or not enough answers).
+    gaps: tuple[float | None, float | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class ChangeNote:
+    """Whether change over time can be judged reliable on one instrument, and on which of its areas."""
+
+    instrument: Instrument
+    judged: list[str]  # labels of the areas with psychometrics
+    not_judged: list[str]  # labels of the areas without
 
 
 @dataclass
@@ -115,7 +139,9 @@ class CoupleResults:
     safety: list[SafetyEntry] = field(default_factory=list)
     context: list[ContextRow] = field(default_factory=list)
     context_notes: dict[int, str] = field(default_factory=dict)  # free text, by position
-    context_assessment: Assessment | None = None
+    # Each partner's life context is their latest submitted one: the assessment it came from, by position.
+    context_from: dict[int, Assessment] = field(default_factory=dict)
+    context_assessment: Assessment | None = None  # the newest of context_from
     trends: list[Trend] = field(default_factory=list)
 
     @property
@@ -126,6 +152,20 @@ class CoupleResults:
     def unreviewed_safety(self) -> int:
         return sum(1 for entry in self.safety if entry.review is None)
 
+    @property
+    def context_same_occasion(self) -> bool:
+        """Whether both partners' life context comes from one assessment."""
+        return len({a.id for a in self.context_from.values()}) <= 1
+
+    @property
+    def change_notes(self) -> list[ChangeNote]:
+        """Per instrument shown over time: the areas where change can be judged reliable and those where not."""
+        notes: dict[str, ChangeNote] = {}
+        for trend in self.trends:
+            note = notes.setdefault(trend.instrument.id, ChangeNote(trend.instrument, [], []))
+            (note.judged if trend.judged else note.not_judged).append(trend.label)
+        return list(notes.values())
+
 
 def measure_score(result: Result | None, measure_id: str) -> ScoreResult | None:
     """One partner's score on a subscale or total (None: not submitted, or not on that version)."""
@@ -134,40 +174,65 @@ def measure_score(result: Result | None, measure_id: str) -> ScoreResult | None:
     return result.scores.get(measure_id) or result.totals.get(measure_id)
 
 
-def comparison_svg(row: InstrumentResults, names: tuple[str, str]) -> str | None:
-    """The dumbbell chart of every subscale and total of one instrument (couple view and report)."""
+def axis_of(instrument: Instrument, measure: Measure) -> tuple[float, float]:
+    """The lowest and highest possible score of a subscale or total (as the engine scores it):
+    a mean spans its scale, a sum items x scale."""
+    items = instrument.items_of(measure.id)
+    scale = instrument.scale_of(items[0])  # the schema guarantees one scale per measure
+    n = len(items) if measure.method == "sum" else 1
+    return float(scale.low * n), float(scale.high * n)
+
+
+def comparison_svg(row: InstrumentResults, names: tuple[str, str], *, compact: bool = False) -> str | None:
+    """The dumbbell charts of every subscale and total of one instrument (couple view and report):
+    one chart per group of measures sharing an axis, so a sum and a mean, or two scales, never
+    share one. None when there is nothing to draw, or the chart cannot be drawn (the table
+    under it still shows every number). `compact` draws the narrow layout for phones."""
     if row.instrument.kind != "scored" or not any(row.results.values()):
         return None
-    return memo("svg").get_or_make(("comparison", row.key, names), lambda: _comparison_svg(row, names))
+    return memo("svg").get_or_make(
+        ("comparison", row.key, names, compact), lambda: _drawn(_comparison_svg, row, names, compact)
+    )
 
 
-def _comparison_svg(row: InstrumentResults, names: tuple[str, str]) -> str:
-    lines = []
-    possible = None
+def _drawn(draw, subject, names: tuple[str, str], compact: bool) -> str | None:
+    # A chart is an aid beside a table that holds every number: one that cannot be
+    # drawn is left out (and logged, without data) rather than failing the page.
+    try:
+        return draw(subject, names, compact)
+    except (ValueError, KeyError, IndexError) as error:
+        log.warning("chart left out: %s", type(error).__name__)
+        return None
+
+
+def _comparison_svg(row: InstrumentResults, names: tuple[str, str], compact: bool) -> str:
+    groups: dict[tuple[float, float], list[tuple[str, float | None, float | None]]] = {}
     for measure in row.instrument.measures():
         a, b = (measure_score(row.results[pos], measure.id) for pos in (1, 2))
-        lines.append((measure.label, a.value if a else None, b.value if b else None))
-        if possible is None and (a or b):
-            # The axis of the first score found: every measure shares it when scored as means.
-            possible = (a or b).possible
-    low, high = possible
-    return charts.dumbbell(lines, low=low, high=high, title=row.instrument.title, names=names)
+        line = (measure.label, a.value if a else None, b.value if b else None)
+        groups.setdefault(axis_of(row.instrument, measure), []).append(line)
+    title = row.instrument.title
+    svgs = []
+    for (low, high), lines in groups.items():
+        # One axis: the instrument's title; several: each chart names its areas.
+        named = title if len(groups) == 1 else f"{title}: {', '.join(label for label, _, _ in lines)}"
+        svgs.append(charts.dumbbell(lines, low=low, high=high, title=named, names=names, compact=compact))
+    return "\n".join(svgs)
 
 
-def trend_svg(trend: Trend, names: tuple[str, str]) -> str:
-    """One subscale or total over the assessments, as a line chart."""
-    return memo("svg").get_or_make(("trend", trend.key, names), lambda: _trend_svg(trend, names))
+def trend_svg(trend: Trend, names: tuple[str, str], *, compact: bool = False) -> str:
+    """One subscale or total over the assessments, as a line chart ("" if it cannot be drawn)."""
+    return (
+        memo("svg").get_or_make(("trend", trend.key, names, compact), lambda: _drawn(_trend_svg, trend, names, compact))
+        or ""
+    )
 
 
-def _trend_svg(trend: Trend, names: tuple[str, str]) -> str:
-    measure = trend.instrument.measure(trend.measure_id)
-    items = trend.instrument.items_of(trend.measure_id)
-    scale = trend.instrument.scale_of(items[0])
-    # A sum spans items x scale; a mean the scale itself.
-    n = len(items) if measure.method == "sum" else 1
+def _trend_svg(trend: Trend, names: tuple[str, str], compact: bool) -> str:
+    low, high = axis_of(trend.instrument, trend.instrument.measure(trend.measure_id))
     series = [(p.occasion, p.values[1], p.values[2]) for p in trend.points]
     title = f"{trend.instrument.title}: {trend.label}"
-    return charts.trend(series, low=scale.low * n, high=scale.high * n, title=title, names=names)
+    return charts.trend(series, low=low, high=high, title=title, names=names, compact=compact)
 
 
 def load_couple_results(couple: Couple) -> CoupleResults:
@@ -212,12 +277,24 @@ def load_couple_results(couple: Couple) -> CoupleResults:
     return results
 
 
-def _talk(comparison: Comparison) -> ItemsToTalkAbout:
+def _talk(instrument: Instrument, comparison: Comparison) -> ItemsToTalkAbout:
+    """The items worth a conversation, the most telling first (file order among equals)."""
     items = comparison.items
+
+    def firmness(item: ItemComparison) -> float:
+        # How far both answers sit from the scale's midpoint: "both strongly agree"
+        # is a firmer shared strength (or concern) than "both agree". Reverse keying
+        # mirrors an answer around the midpoint, so raw answers measure it as well.
+        midpoint = instrument.scale_of(instrument.item(item.item_id)).midpoint
+        return abs(item.a - midpoint) + abs(item.b - midpoint)
+
+    def firmest(category: str) -> list[ItemComparison]:
+        return sorted((i for i in items if i.category == category), key=lambda i: -firmness(i))[:TALK_LIMIT]
+
     return ItemsToTalkAbout(
         gaps=sorted((i for i in items if i.worth_discussing), key=lambda i: -i.gap)[:TALK_LIMIT],
-        shared_concerns=[i for i in items if i.category == "shared_concern"][:TALK_LIMIT],
-        shared_strengths=[i for i in items if i.category == "shared_strength"][:TALK_LIMIT],
+        shared_concerns=firmest("shared_concern"),
+        shared_strengths=firmest("shared_strength"),
         splits=[i for i in items if i.category == "split"],
     )
 
@@ -238,6 +315,7 @@ def build_results(
         assessments=assessments,
         submitted={a.id: {position_of[i.partner_id]: i.submitted_at for i in a.invitations} for a in assessments},
     )
+    latest_context: dict[int, tuple[Assessment, Instrument, dict[str, int | str]]] = {}
     for assessment in assessments:
         invitation_at = {position_of[i.partner_id]: i for i in assessment.invitations if i.submitted_at is not None}
         rows = []
@@ -252,7 +330,7 @@ def build_results(
             comparison = talk = None
             if 1 in given and 2 in given and instrument.kind == "scored":
                 comparison = _compare(instrument, key, given[1], given[2])
-                talk = _talk(comparison)
+                talk = _talk(instrument, comparison)
             rows.append(InstrumentResults(instrument, assessment, results, comparison, talk, key))
             for pos, result in results.items():
                 if result is None:
@@ -270,8 +348,10 @@ def build_results(
                         )
                     )
             if instrument.kind == "checklist":
-                _context(out, assessment, instrument, given)
+                # Assessments come oldest first: a later submission replaces a partner's earlier one.
+                latest_context.update({pos: (assessment, instrument, a) for pos, a in given.items()})
         out.by_assessment[assessment.id] = rows
+    _context(out, latest_context)
     with_reviews(out, {})
     out.trends = _trends(out)
     return out
@@ -295,28 +375,37 @@ def _compare(instrument: Instrument, key: tuple, a: dict[str, int | str], b: dic
     return memo("compare").get_or_make(key, lambda: compare(instrument, a, b))
 
 
-def _context(out: CoupleResults, assessment: Assessment, instrument: Instrument, given: dict) -> None:
-    """Keep the latest submitted life context (a later assessment replaces an earlier one)."""
-    if not given:
+def _context(out: CoupleResults, latest: dict[int, tuple[Assessment, Instrument, dict[str, int | str]]]) -> None:
+    """Each partner's latest submitted life context, side by side (they may come from different assessments)."""
+    if not latest:
         return
+    newest = max(latest.values(), key=lambda found: (found[0].created_at, found[0].id))
+    shown = newest[1]  # the rows follow the newest version; each answer is read on its own version
     rows = []
     notes: dict[int, str] = {}
-    for item in instrument.items:
+    for pos, (_, instrument, answers) in latest.items():
+        for item in instrument.items:
+            if item.type == "text" and answers.get(item.id):
+                notes[pos] = str(answers[item.id])
+    for item in shown.items:
         if item.type == "text":
-            for pos, answers in given.items():
-                if answers.get(item.id):
-                    notes[pos] = str(answers[item.id])
             continue
-        scale = instrument.scale_of(item)
-        labels = {pos: (scale.label_of(a[item.id]) if item.id in a else None) for pos, a in given.items()}
-        rows.append(
-            ContextRow(
-                text=item.text,
-                answers={pos: labels.get(pos) for pos in (1, 2)},
-                weighing={pos: given.get(pos, {}).get(item.id) == scale.high for pos in (1, 2)},
-            )
-        )
-    out.context, out.context_notes, out.context_assessment = rows, notes, assessment
+        labels: dict[int, str | None] = {}
+        weighing: dict[int, bool] = {}
+        for pos in (1, 2):
+            labels[pos], weighing[pos] = None, False
+            if pos not in latest:
+                continue
+            _, instrument, given = latest[pos]
+            value = given.get(item.id)
+            own = next((i for i in instrument.items if i.id == item.id and i.type != "text"), None)
+            if own is not None and isinstance(value, int):
+                scale = instrument.scale_of(own)
+                labels[pos], weighing[pos] = scale.label_of(value), value == scale.high
+        rows.append(ContextRow(text=item.text, answers=labels, weighing=weighing))
+    out.context, out.context_notes = rows, dict(sorted(notes.items()))
+    out.context_from = {pos: latest[pos][0] for pos in sorted(latest)}
+    out.context_assessment = newest[0]
 
 
 def _trends(out: CoupleResults) -> list[Trend]:
@@ -341,16 +430,31 @@ def _trends(out: CoupleResults) -> list[Trend]:
                 points.append(TrendPoint(row.assessment.occasion, row.assessment.created_at, values))
             earlier, later = rows[-2], rows[-1]
             change: dict[int, ReliableChange | ChangeUnknown | None] = {}
+            raw: dict[int, float | None] = {}
             for pos in (1, 2):
                 before = measure_score(earlier.results[pos], measure.id)
                 after = measure_score(later.results[pos], measure.id)
-                change[pos] = score_change(measure, before, after) if before and after else None
-            gap = None
+                raw[pos] = None
+                if not (before and after):
+                    change[pos] = None
+                elif before.value is None or after.value is None:
+                    # A missing score is the first reason, with or without psychometrics.
+                    change[pos] = ChangeUnknown(NOT_ENOUGH_ANSWERS)
+                else:
+                    change[pos] = score_change(measure, before, after)
+                    raw[pos] = round(after.value - before.value, 2)
+            gap: GapChange | ChangeUnknown | None = None
+            gaps: tuple[float | None, float | None] = (None, None)
             if earlier.comparison and later.comparison:
                 before_gap = earlier.comparison.subscales.get(measure.id) or earlier.comparison.totals.get(measure.id)
                 after_gap = later.comparison.subscales.get(measure.id) or later.comparison.totals.get(measure.id)
                 if before_gap and after_gap:
-                    gap = score_gap_change(measure, before_gap, after_gap)
+                    gaps = (before_gap.difference, after_gap.difference)
+                    if None in gaps:
+                        gap, gaps = ChangeUnknown(NOT_ENOUGH_ANSWERS), (None, None)
+                    else:
+                        gap = score_gap_change(measure, before_gap, after_gap)
             key = (measure.id, tuple(row.key for row in rows))
-            trends.append(Trend(latest, measure.id, measure.label, points, change, gap, key))
+            judged = measure.psychometrics is not None
+            trends.append(Trend(latest, measure.id, measure.label, points, change, gap, key, judged, raw, gaps))
     return trends

@@ -251,3 +251,47 @@ def test_trend_refuses_an_empty_series_and_out_of_range_scores():
         trend([], low=1, high=5, title="t", names=NAMES)
     with pytest.raises(ValueError):
         trend([("I", 6.0, 2.0)], low=1, high=5, title="t", names=NAMES)
+
+
+# --- the compact layout for phones -------------------------------------------------------------------
+# A phone shows a chart about 330 CSS px wide (390 px minus the page's and the card's padding).
+PHONE_WIDTH = 330
+
+
+def smallest_text_at(svg: str, width: float) -> float:
+    """The smallest font size of a chart, in CSS px, when it is shown `width` px wide."""
+    root = parse(svg)
+    view_width = float(root.get("viewBox").split()[2])
+    return min(float(el.get("font-size")) for el in root.iter(SVG + "text")) * width / view_width
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda **kw: connection_chart(**kw),
+        lambda **kw: trend([("Intake", 2.0, None), ("Week 6", 3.5, 4.0)], low=1, high=5, title="T", names=NAMES, **kw),
+    ],
+    ids=["dumbbell", "trend"],
+)
+def test_the_compact_layout_keeps_text_readable_on_a_phone(draw):
+    wide, compact = draw(), draw(compact=True)
+    assert (parse(wide).get("data-layout"), parse(compact).get("data-layout")) == ("wide", "compact")
+    assert parse(compact).get("viewBox").startswith("0 0 360 ")
+    # The wide chart would shrink its smallest text to about 6 px; the compact one keeps it above 12 px.
+    assert smallest_text_at(wide, PHONE_WIDTH) < 7
+    assert smallest_text_at(compact, PHONE_WIDTH) > 12.5
+    # Same numbers and words for a screen reader; different ids, since both sit on one page.
+    assert parse(wide).find(SVG + "desc").text == parse(compact).find(SVG + "desc").text
+    assert parse(wide).find(SVG + "title").get("id") != parse(compact).find(SVG + "title").get("id")
+
+
+def test_compact_dumbbell_keeps_every_mark_inside_its_width():
+    root = parse(connection_chart(compact=True, names=("A very long first name indeed", "Mika")))
+    width = float(root.get("viewBox").split()[2])
+    xs = [centre(el)[0] for p in ("a", "b") for el in markers(root, p)]
+    assert xs and all(0 < x < width for x in xs)
+    # 1-5 on the compact axis 52..308: 3 is the middle (180).
+    (affection_a,) = [x for x in (centre(el)[0] for el in markers(root, "a")) if abs(x - 180) < 0.01]
+    assert affection_a == pytest.approx(180)
+    legend = [el for el in root.iter(SVG + "text") if el.get("data-partner") == "b" and el.text.startswith("B:")]
+    assert float(legend[0].get("x")) < width - 40  # B's key still starts inside the chart

@@ -29,17 +29,18 @@ from clinic.results import load_couple_results
 from clinic.services import accounts, couples, invitations, responses, safety
 from instruments import AnswerError
 from tests.conftest import PASSWORD
+from tests.tiny_catalog import TINY_A, TINY_B, tiny  # noqa: F401 -- tiny is a fixture
 
 # Check-in, 1-5 agreement, mean, bands: <2.5 Struggling (concern), <3.5 Mixed, else Good.
 CHECKIN_A = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}  # 16/4 = 4.00 -> Good
 CHECKIN_B = {"satisfied": 2, "close": 2, "hopeful": 3, "together": 2}  # 9/4 = 2.25 -> Struggling (concern)
 # Difference B - A = -1.75; "satisfied" and "close" are splits (A agrees, B disagrees); 0 % shared strengths.
 
-# Connection, affection: items 1, 2, 4 keyed as given, 3 and 5 reversed (6 - x). SD 0.8, reliability 0.75.
+# Connection, affection: items 1, 2, 4 keyed as given, 3 and 5 reversed (6 - x). No psychometrics
+# (Tandem's own check-in has no validation study), so change is shown raw and never judged reliable.
 AFFECTION_LOW = {"affection_1": 2, "affection_2": 2, "affection_3": 4, "affection_4": 2, "affection_5": 4}  # 2.00
 AFFECTION_HIGH = {"affection_1": 4, "affection_2": 4, "affection_3": 2, "affection_4": 4, "affection_5": 2}  # 4.00
-# A: 2.00 -> 4.00, RCI 2.00 / (sqrt(2) * 0.40) = 3.54 -> improved. B: 4.00 -> 4.00, RCI 0.00.
-# Gap: 2.00 -> 0.00, RCI -2.00 / (2 * 0.40) = -2.50 -> narrowed.
+# A: 2.00 -> 4.00, B: 4.00 -> 4.00, gap: 2.00 -> 0.00.
 # At week 6 both answer HIGH: every affection item is a shared strength (4 = Agree on the plain items,
 # 2 = Disagree on the reversed ones).
 
@@ -297,8 +298,12 @@ def test_every_page_says_confidential_page_x_of_y_and_generation_time(main):
         assert shows(page, f"Page {number} of {len(pages)}")
         assert shows(page, "Generated 10 Mar 2026, 11:30 EDT")
         assert shows(page, "R & S")  # the couple's label runs at the top of every page
-    for page in pages_of(main["summary"]):
+    summary = pages_of(main["summary"])
+    for number, page in enumerate(summary, start=1):
         assert shows(page, "Confidential — contains health information")
+        assert shows(page, f"Page {number} of {len(summary)}")
+        # The footer repeats the time the summary was prepared; the first page also says it under the title.
+        assert page.count(flat("Prepared 10 Mar 2026, 11:30 EDT")) == (2 if number == 1 else 1)
 
 
 def test_check_ins_not_a_diagnosis_notice(main):
@@ -380,19 +385,96 @@ def test_life_context_per_partner_with_free_text(main):
     assert shows(part, f"A Robin added: {LIFE_NOTE}")
 
 
-def test_change_since_previous_assessment_with_reliable_change(main):
+def test_change_since_previous_assessment_is_raw_where_it_cannot_be_judged(main):
     part = between(main["clinician_text"], "Change since the previous assessment", "Suggested focus")
+    assert shows(part, "Connection and distance: change cannot be judged reliable here (each row says why).")
     affection = between(part, "Affection and physical closeness", "Shared time and rituals")
-    assert shows(affection, "Connection and distance: Intake → Week 6")
-    assert shows(affection, "2.00 → 4.00 +2.00 (RCI 3.54): improved")
-    assert shows(affection, "4.00 → 4.00 +0.00 (RCI 0.00): no reliable change")
-    assert shows(affection, "2.00 → 0.00 (RCI -2.50): narrowed")
+    assert shows(
+        affection,
+        "Connection and distance: Intake → Week 6 A 2.00 → 4.00 · B 4.00 → 4.00 · gap 2.00 → 0.00 "
+        "This questionnaire has no published SD and reliability, so change cannot yet be judged reliable.",
+    )
+    # Nothing is invented: no RCI, no verdict.
+    for word in ("RCI", "improved", "narrowed", "noreliablechange", "provisional"):
+        assert word not in part, word
     # Rituals were not answered at intake: the reason is said once for both partners and the gap.
     rituals = part.split(flat("Shared time and rituals"), 1)[1]
     assert shows(rituals, "A — → 2.00 · B — → 2.00")
     assert rituals.count(flat("One of the two scores has not enough answers, so change cannot be judged.")) == 1
     # Areas nobody scored at either assessment are left out.
     assert flat("Feeling heard") not in part
+
+
+# The engine's tiny instrument (tests/tiny_catalog.py), two assessments: the worked example of
+# tests/instruments/test_change.py and tests/test_couple_view.py, on paper.
+# heard: SD 0.7, r 0.85 -> SE 0.27111, S_diff 0.38341, a gap's S 0.54222; total: SD 0.5, r 0.9 -> S_diff 0.22361.
+HEARD_HIGH = {"heard_1": 4, "heard_2": 2, "heard_3": 5}  # (4 + 4 + 5) / 3 = 4.33
+HEARD_LOW = {"heard_1": 2, "heard_2": 1, "heard_3": 3}  # (2 + 5 + 3) / 3 = 3.33
+# A 4.33 -> 4.33 (RCI 0.00); B 3.33 -> 4.33: 1.0 / 0.38341 = RCI 2.61, improved; gap 1.00 -> 0.00, RCI -1.84.
+# warmth (no psychometrics): A 1.50 -> 4.00, B 3.00 -> 4.00, gap 1.50 -> 0.00.
+# total: 3.20 -> 4.20 for both: 1.0 / 0.22361 = RCI 4.47, improved; gap 0.00 -> 0.00, RCI 0.00.
+
+
+@pytest.mark.usefixtures("tiny")
+def test_tiny_report_shows_reliable_change_where_there_are_psychometrics(
+    db, make_practice, make_couple, make_assessment, answer_as
+):
+    owner = make_practice()
+    couple = make_couple(owner, names=("Robin", "Sasha"))
+    first, tokens = make_assessment(couple, instruments=["tiny"], occasion="Intake")
+    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 2, "warm_2": 5}})
+    answer_as(tokens[2], {"tiny": HEARD_LOW | {"warm_1": 1, "warm_2": 1}})
+    db.session.execute(
+        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=28))
+    )
+    db.session.commit()
+    _, tokens = make_assessment(couple, instruments=["tiny"], occasion="Week 4")
+    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
+    answer_as(tokens[2], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
+    text = text_of(pdf.render_pdf(context_for(couple, "clinician")))
+    part = between(text, "Change since the previous assessment", "Suggested focus")
+    # Pursuing (not answered at either assessment) is left out of the report.
+    assert shows(
+        part,
+        "Tiny test instrument: reliable change judged for Feeling heard, Overall; not for Warmth (each row says why).",
+    )
+    assert flat("Pursuing") not in part
+    heard = between(part, "Feeling heard Tiny", "Warmth Tiny")
+    assert shows(heard, "4.33 → 4.33 +0.00 (RCI 0.00): no reliable change")
+    assert shows(heard, "3.33 → 4.33 +1.00 (RCI 2.61): improved")
+    assert shows(heard, "1.00 → 0.00 (RCI -1.84): no reliable change")
+    warmth = between(part, "Warmth Tiny", "Overall")
+    assert shows(
+        warmth,
+        "A 1.50 → 4.00 · B 3.00 → 4.00 · gap 1.50 → 0.00 "
+        "This questionnaire has no published SD and reliability, so change cannot yet be judged reliable.",
+    )
+    overall = part.split(flat("Overall Tiny"), 1)[1]
+    assert shows(overall, "3.20 → 4.20 +1.00 (RCI 4.47): improved 3.20 → 4.20 +1.00 (RCI 4.47): improved")
+    assert shows(overall, "0.00 → 0.00 (RCI 0.00): no reliable change")
+
+
+@pytest.mark.usefixtures("tiny")
+def test_tiny_report_side_by_side_with_a_sum_and_two_scales(db, make_practice, make_couple, make_assessment, answer_as):
+    # A sum on its own axis used to fail the whole report (the chart took the first measure's axis).
+    owner = make_practice()
+    couple = make_couple(owner, names=("Robin", "Sasha"))
+    _, tokens = make_assessment(couple, instruments=["tiny"])
+    answer_as(tokens[1], {"tiny": TINY_A})
+    answer_as(tokens[2], {"tiny": TINY_B})
+    ctx = context_for(couple, "clinician")
+    (chart,) = [inst["chart"] for inst in ctx["instruments"]]
+    assert chart.count("<svg") == 2 and "Scores from 0 to 9. Pursuing: Robin 8.00, Sasha 3.00." in chart
+    text = text_of(pdf.render_pdf(ctx))
+    # tests/instruments/test_compare.py: heard 4.33 / 3.33, warmth 1.50 / 3.00, pulling 8 / 3 (a prorated sum).
+    assert shows(text, "Feeling heard 4.33 Strong 3.33 Mixed -1.00 33% shared strengths")
+    assert shows(text, "Warmth 1.50 Low 3.00 Good 1.50 0% shared strengths")
+    assert shows(text, "Pursuing (higher = more of the pattern) 8.00 High 3.00 Some -5.00 0% shared strengths")
+    assert shows(text, "Overall 3.20 Steady 3.20 Steady 0.00 20% shared strengths")
+    # The urgent flag of A's pull_3 = 3, and the shared items with both answers in words.
+    assert shows(text, "“I feel afraid of how my partner reacts.” Answer: Almost always")
+    assert shows(text, "“We hug most days.” A Disagree · B Strongly disagree")
+    assert shows(text, "“I feel ignored when I talk.” A Disagree · B Strongly disagree")
 
 
 def test_change_that_cannot_be_judged_says_why(db, make_practice, make_couple, make_assessment, answer_as):
@@ -406,7 +488,7 @@ def test_change_that_cannot_be_judged_says_why(db, make_practice, make_couple, m
     part = between(text, "Change since the previous assessment", "Suggested focus")
     assert shows(
         part,
-        "How things feel overall Relationship check-in: Intake → Week 4 A 4.00 → 4.00 · B 2.25 → 2.25 "
+        "How things feel overall Relationship check-in: Intake → Week 4 A 4.00 → 4.00 · B 2.25 → 2.25 · gap 1.75 → 1.75 "
         "This questionnaire has no published SD and reliability, so change cannot yet be judged reliable.",
     )
 

@@ -22,13 +22,18 @@ def charts_for(results: CoupleResults, shown) -> dict[str, Markup]:
     names = (results.partners[1].display_name, results.partners[2].display_name)
     # clinic.charts escapes every label and name it writes: its output is our own SVG.
     out: dict[str, Markup] = {}
+    # Each chart in two layouts, wide and compact: charts.css shows the one that fits the screen.
     for row in results.by_assessment[shown.id]:
         svg = comparison_svg(row, names)
         if svg:
+            svg += "\n" + (comparison_svg(row, names, compact=True) or "")
             out[row.instrument.id] = Markup(svg)  # noqa: S704  # nosec B704 -- clinic.charts escapes all text
     for trend in results.trends:
         key = f"trend:{trend.instrument.id}:{trend.measure_id}"
-        out[key] = Markup(trend_svg(trend, names))  # noqa: S704  # nosec B704 -- clinic.charts escapes all text
+        svg = trend_svg(trend, names)
+        if svg:
+            svg += "\n" + trend_svg(trend, names, compact=True)
+        out[key] = Markup(svg)  # noqa: S704  # nosec B704 -- clinic.charts escapes all text
     return out
 
 
