@@ -130,7 +130,9 @@ class Config:
     # Session-prep reports: the RQ queue (with REDIS_URL) or the in-process pool size.
     REPORT_QUEUE = os.environ.get("REPORT_QUEUE", "tandem-reports")
     REPORT_THREADS = int(os.environ.get("REPORT_THREADS", "2"))
-    REPORT_JOB_TIMEOUT = 180
+    # A report not finished within this many seconds (a worker killed, a restart, Redis
+    # down, a long backlog) shows as failed with "Try again".
+    REPORT_JOB_TIMEOUT = int(os.environ.get("REPORT_JOB_TIMEOUT", "180"))
 
     # Bodies larger than this are refused before any view runs (answers are small).
     MAX_CONTENT_LENGTH = 256 * 1024
