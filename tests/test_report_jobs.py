@@ -60,12 +60,12 @@ def test_a_lost_job_shows_as_failed_once_it_is_older_than_the_job_timeout(app, c
     # Within the timeout it is still being prepared, and asking again finds it.
     assert ask(browser, couple) == first
     page = browser.get(f"/couples/{couple.id}/reports/{first}").get_data(as_text=True)
-    assert "Preparing your PDF" in page and 'http-equiv="refresh"' in page
+    assert "Preparing your PDF" in page and 'data-report-status="pending"' in page
 
     age(db, first, app)
     page = browser.get(f"/couples/{couple.id}/reports/{first}").get_data(as_text=True)
     assert "could not be made" in page and "Try again" in page
-    assert 'http-equiv="refresh"' not in page and "Preparing your PDF" not in page
+    assert 'data-report-status="pending"' not in page and "Preparing your PDF" not in page
     assert status_of(db, first) == ReportStatus.FAILED
 
     # Try again (with working jobs): a new report, rendered.
@@ -104,7 +104,7 @@ def test_a_report_that_cannot_be_queued_fails_at_once_with_a_retry(app, client, 
 
     page = browser.get(response.headers["Location"]).get_data(as_text=True)
     assert "The PDF could not be queued" in page
-    assert "could not be made" in page and "Try again" in page and 'http-equiv="refresh"' not in page
+    assert "could not be made" in page and "Try again" in page and 'data-report-status="pending"' not in page
     assert "Robin" not in caplog.text
 
     # Redis is back (here: the local pool): trying again makes a new report.

@@ -54,7 +54,7 @@ def test_request_queues_then_page_offers_the_download(client, answered, db):
     assert "Preparing your PDF" in page or "Your PDF is ready" in page
     assert wait_until_done(db, report_id) == ReportStatus.READY
     page = browser.get(f"/couples/{couple.id}/reports/{report_id}").get_data(as_text=True)
-    assert "Your PDF is ready" in page and 'http-equiv="refresh"' not in page
+    assert "Your PDF is ready" in page and 'data-report-status="ready"' in page and "report-status.js" not in page
 
     download = browser.get(f"/couples/{couple.id}/reports/{report_id}/download")
     assert download.status_code == 200
@@ -73,7 +73,9 @@ def test_preparing_page_refreshes_itself(client, answered, db):
     db.session.add(report)
     db.session.commit()
     page = browser.get(f"/couples/{couple.id}/reports/{report.id}").get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="2">' in page and "Preparing your PDF" in page
+    # It asks again by script, in place (a timed meta refresh fails WCAG 2.2.1).
+    assert 'data-report-status="pending"' in page and "js/report-status.js" in page and "Preparing your PDF" in page
+    assert 'http-equiv="refresh"' not in page
     assert browser.get(f"/couples/{couple.id}/reports/{report.id}/download").status_code == 404
 
 
