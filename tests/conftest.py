@@ -426,7 +426,7 @@ class World:
         }
         rows = {}
         for name, table in m.items():
-            if name == "audit_event":  # append-only: reads are recorded too
+            if name in ("audit_event", "audit_head"):  # append-only: reads are recorded too
                 continue
             stmt = sa.select(table)
             if name in scope:
