@@ -1,0 +1,71 @@
+"""The browser harness itself: a missing Chromium is skipped on a developer's machine and
+fails, loudly, in CI (where `.ci/run` exports CI=1). No browser is started here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.browser.conftest import REPO, without_chromium
+
+PROBE = """
+def test_needs_the_browser(chromium):
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("ci", "action"),
+    [(None, "skip"), ("", "skip"), ("0", "skip"), ("false", "skip"), ("1", "fail"), ("true", "fail")],
+)
+def test_a_missing_chromium_is_skipped_only_outside_ci(tmp_path, ci, action):
+    environ = {} if ci is None else {"CI": ci}
+    missing = str(tmp_path / "no-chromium")
+    decided, why = without_chromium(missing, environ)
+    assert decided == action
+    assert missing in why
+    # A file that is there but cannot be run is no browser either.
+    (tmp_path / "no-chromium").write_text("")
+    assert without_chromium(missing, environ)[0] == action
+
+
+def test_an_installed_chromium_is_used(tmp_path):
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    browser.chmod(0o755)
+    assert without_chromium(str(browser), {"CI": "1"}) is None
+
+
+def test_ci_fails_the_run_when_chromium_is_missing(tmp_path):
+    """The real pytest, with CI=1 and no browser: the run fails and says why."""
+    (tmp_path / "test_probe.py").write_text(PROBE)
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_ADDOPTS", "PYTEST_CURRENT_TEST"}}
+    env.update(CI="1", CHROMIUM=str(tmp_path / "no-chromium"))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.browser.conftest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_probe.py"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "1 error" in output and "1 skipped" not in output, output
+    assert f"Chromium is not installed at {tmp_path / 'no-chromium'}" in output and "CI is set" in output, output
