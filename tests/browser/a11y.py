@@ -85,6 +85,7 @@ class PageCheck:
 @dataclass
 class AccessibilityLog:
     checks: list[PageCheck] = field(default_factory=list)
+    engine: str = "axe-core"
 
     def check(self, page, step: str, *, axe_page=None) -> PageCheck:
         """Run every check on the page as it is; fail on a serious or critical finding.
@@ -96,6 +97,8 @@ class AccessibilityLog:
         if DISABLED_RULES:
             options["rules"] = {rule: {"enabled": False} for rule in DISABLED_RULES}
         results = _axe.run(axe_page or page, options=options).response
+        engine = results.get("testEngine") or {}
+        self.engine = f"{engine.get('name', 'axe-core')} {engine.get('version', '')}".strip()
         failing = [v for v in results["violations"] if v["impact"] in FAILING_IMPACTS]
         other = [v for v in results["violations"] if v["impact"] not in FAILING_IMPACTS]
         record = PageCheck(step, page_pattern(page.url), page.title(), failing, other)
@@ -107,15 +110,24 @@ class AccessibilityLog:
         return record
 
     def write(self, path: Path) -> None:
-        lines = ["# Pages checked with axe-core", ""]
+        distinct = sorted({f"- `{c.pattern}` ({c.title})" for c in self.checks})
+        lines = [
+            "# Pages checked with axe-core",
+            "",
+            f"{self.engine}: {len(self.checks)} checks of {len(distinct)} distinct pages; "
+            "a serious or critical finding fails the run.",
+            "",
+        ]
         if DISABLED_RULES:
             lines += ["Rules left out:", *(f"- {rule}: {why}" for rule, why in DISABLED_RULES.items()), ""]
+        else:
+            lines += ["Rules left out: none (every axe-core rule ran).", ""]
         lines += ["| step | page | title | serious/critical | other findings |", "|---|---|---|---|---|"]
         for c in self.checks:
             other = ", ".join(f"{v['id']} ({v['impact']})" for v in c.other) or "—"
             failing = ", ".join(f"{v['id']} ({v['impact']})" for v in c.failing) or "none"
             lines.append(f"| {c.step} | `{c.pattern}` | {c.title} | {failing} | {other} |")
-        lines += ["", "Distinct pages:", *sorted({f"- `{c.pattern}` ({c.title})" for c in self.checks})]
+        lines += ["", "Distinct pages:", *distinct]
         path.write_text("\n".join(lines) + "\n")
 
 

@@ -13,6 +13,42 @@ from tests.browser.a11y import AccessibilityLog, focus_problem
 
 REPO = Path(__file__).resolve().parents[2]
 AUTOSAVE = "/q/autosave"
+# The narrowest phone the issues name: every page a journey shows must fit it.
+NARROW = 360
+
+# What does not fit the viewport's width: the page itself wider than the viewport (the
+# page scrolls sideways), or any heading or control that reaches past either edge, unless
+# it sits in a box that scrolls sideways on its own (a wide table's wrapper) and that box
+# fits. The skip link waits off-screen until it has the focus; visually hidden text and
+# anything not displayed (a closed <details>, a hidden button) have no box to judge.
+LAYOUT_PROBLEMS = """
+(width) => {
+  const root = document.documentElement;
+  const room = Math.min(root.clientWidth, width);
+  const problems = [];
+  if (root.scrollWidth > room) problems.push(`the page is ${root.scrollWidth}px wide in a ${room}px viewport`);
+  const scroller = (el) => {
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (["auto", "scroll"].includes(getComputedStyle(p).overflowX)) return p;
+    }
+    return null;
+  };
+  const shown = Array.from(document.querySelectorAll(
+    "h1, a[href], button, input:not([type=hidden]), select, textarea, summary"));
+  for (const el of shown) {
+    if (el.closest(".skip-link, .visually-hidden") || getComputedStyle(el).visibility === "hidden") continue;
+    const own = el.getBoundingClientRect();
+    if (own.width === 0 && own.height === 0) continue;
+    const box = (scroller(el) || el).getBoundingClientRect();
+    const name = `${el.tagName.toLowerCase()} ${(el.textContent || el.value || el.name || "").trim().slice(0, 40)}`;
+    if (box.left < -1 || box.right > room + 1) {
+      problems.push(`${name} spans ${Math.round(box.left)}..${Math.round(box.right)}px of ${room}px`);
+    }
+  }
+  if (!document.querySelector("h1")) problems.push("no h1 on the page");
+  return problems;
+}
+"""
 
 
 class Journey:
@@ -25,24 +61,58 @@ class Journey:
         self.a11y = a11y
         self.count = 0
 
-    def step(self, page: Page, label: str, *, scripts: bool = True) -> Path:
-        """Keep a screenshot of the page and check it. For a page without JavaScript
-        (scripts=False), axe runs on the same address opened with scripts on, with the same cookies."""
+    def step(
+        self, page: Page, label: str, *, scripts: bool = True, axe: bool = True, widths: tuple[int, ...] = (NARROW,)
+    ) -> Path:
+        """Keep a screenshot of the page and check it, then check (and keep) it again at each
+        of `widths` (the narrowest phone by default). For a page without JavaScript
+        (scripts=False), axe runs on the same address opened with scripts on, with the same
+        cookies; axe=False leaves axe out for a page another step has already put through it
+        in the same state (the layout is still checked)."""
         self.count += 1
         stem = f"{self.count:02d}-{label}"
         path = self.folder / f"{stem}.png"
         page.screenshot(path=path, full_page=True)
-        if scripts:
+        fits(page, page.viewport_size["width"], f"{self.name}/{stem}")
+        if not axe:
+            pass
+        elif scripts:
             self.a11y.check(page, f"{self.name}/{stem}")
-            return path
-        twin = page.context.browser.new_context(storage_state=page.context.storage_state(), viewport=page.viewport_size)
-        try:
-            twin_page = twin.new_page()
-            twin_page.goto(page.url)
-            self.a11y.check(page, f"{self.name}/{stem}", axe_page=twin_page)
-        finally:
-            twin.close()
+        else:
+            twin = page.context.browser.new_context(
+                storage_state=page.context.storage_state(), viewport=page.viewport_size
+            )
+            try:
+                twin_page = twin.new_page()
+                twin_page.goto(page.url)
+                self.a11y.check(page, f"{self.name}/{stem}", axe_page=twin_page)
+            finally:
+                twin.close()
+        self.at_widths(page, stem, widths)
         return path
+
+    def at_widths(self, page: Page, stem: str, widths: tuple[int, ...]) -> None:
+        """The page as it is, at each width in turn (the height kept): nothing wider than the
+        viewport, every control inside it; a screenshot of each, then the width it had."""
+        size = dict(page.viewport_size)
+        try:
+            for width in widths:
+                if width == size["width"]:
+                    continue  # the page was just checked at this width
+                page.set_viewport_size({"width": width, "height": size["height"]})
+                page.screenshot(path=self.folder / f"{stem}@{width}.png", full_page=True)
+                fits(page, width, f"{self.name}/{stem}@{width}")
+        finally:
+            page.set_viewport_size(size)
+
+
+def fits(page: Page, width: int, where: str) -> None:
+    """Nothing on the page reaches past a viewport `width` px wide (see LAYOUT_PROBLEMS)."""
+    problems = page.evaluate(LAYOUT_PROBLEMS, width)
+    if problems:
+        print("LAYOUT", where, page.url, problems)
+        return
+    assert not problems, f"{where} ({page.url}) does not fit {width} px:\n" + "\n".join(problems)
 
 
 # --- the keyboard -----------------------------------------------------------------------
@@ -119,13 +189,16 @@ def choice_label(page: Page, item_id: str, answer: str) -> Locator:
     return page.locator(f"#q-{item_id} label.choice").filter(has_text=re.compile(rf"^\s*{re.escape(answer)}\s*$"))
 
 
-def answer_by_clicks(page: Page, answers: dict[str, str]) -> None:
-    """Click each answer's label, waiting for its autosave."""
+def answer_by_clicks(page: Page, answers: dict[str, str], *, autosave: bool = True) -> None:
+    """Click each answer's label; with JavaScript, wait for its autosave."""
     for item_id, answer in answers.items():
         label = choice_label(page, item_id, answer)
-        with page.expect_response(lambda r: r.url.endswith(AUTOSAVE)) as saved:
+        if autosave:
+            with page.expect_response(lambda r: r.url.endswith(AUTOSAVE)) as saved:
+                label.click()
+            assert saved.value.ok, f"autosave of {item_id} answered {saved.value.status}"
+        else:
             label.click()
-        assert saved.value.ok, f"autosave of {item_id} answered {saved.value.status}"
         expect(label.locator("input")).to_be_checked()
 
 

@@ -23,6 +23,7 @@ from pypdf import PdfReader
 from tests.browser.a11y import focus_problem
 from tests.browser.conftest import DEMO, THERAPIST
 from tests.browser.journeys import (
+    NARROW,
     answer_by_clicks,
     answer_by_keyboard,
     band_of,
@@ -37,7 +38,10 @@ from tests.browser.journeys import (
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
+SMALL_PHONE = {"width": NARROW, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
+# The couple view must work on a small laptop or tablet too.
+LAPTOP_WIDTH = 1024
 LABEL = "J & R"
 PARTNER_A = {"name": "Juniper", "email": "juniper@example.org", "pronouns": "she/her"}
 PARTNER_B = {"name": "Rowan", "email": "rowan@example.org", "pronouns": ""}
@@ -50,6 +54,10 @@ REVIEW_NOTE = "Spoke with Juniper alone; no immediate danger."
 A_CONNECTION, B_CONNECTION = 3, 2
 # Things only the therapist (and partner B) may see, which partner A's browser must never show.
 B_SECRETS = (PARTNER_B["name"], PARTNER_B["email"], NOTE_B, LABEL, PREP_NOTES, "Overall connection")
+# A second couple, whose partner A fills everything in without JavaScript on a small phone.
+LABEL_2 = "K & M"
+PARTNER_2A, PARTNER_2B = "Kit", "Morgan"
+C_CONNECTION = 4  # "Agree" to every connection question
 DATE = re.compile(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}")
 
 
@@ -373,6 +381,117 @@ def test_3_partner_b_with_the_keyboard_and_without_javascript(partner_b, chromiu
     story.done.add("partner B")
 
 
+# --- 3b. a partner of a second couple, on a small phone, all the way without JavaScript ------
+
+
+def _no_javascript(chromium: Browser, live_server) -> BrowserContext:
+    """A small phone with JavaScript switched off: plain forms, no autosave."""
+    return _context(chromium, live_server, viewport=SMALL_PHONE, is_mobile=True, java_script_enabled=False)
+
+
+def _watch_autosaves(page: Page, sent: list[str]) -> None:
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/q/autosave") else None)
+
+
+def test_3b_a_partner_without_javascript_from_start_to_finish(therapist, chromium, live_server, journey, story):
+    story.needs("links")
+    steps = journey("3b-partner-no-javascript")
+    # The therapist adds a second couple and makes their links (no email this time).
+    page = therapist.new_page()
+    page.goto("/")
+    page.get_by_role("link", name="Add a couple").first.click()
+    page.get_by_label("Label").fill(LABEL_2)
+    page.get_by_role("group", name="Partner A").get_by_label("Name").fill(PARTNER_2A)
+    page.get_by_role("group", name="Partner B").get_by_label("Name").fill(PARTNER_2B)
+    page.get_by_role("button", name="Add couple").click()
+    expect(page.get_by_text(f"Couple {LABEL_2} added.")).to_be_visible()
+    couple_url = page.url
+    page.get_by_role("link", name="Send questionnaires").click()
+    page.get_by_label("Email each partner their link now").uncheck()
+    page.get_by_role("button", name="Create links").click()
+    card = page.locator("section.link-card", has=page.get_by_role("heading", name="Partner A"))
+    link = card.get_by_label("Private link").input_value()
+    page.close()
+
+    autosaves: list[str] = []
+    context = _no_javascript(chromium, live_server)
+    try:
+        page = context.new_page()
+        _watch_autosaves(page, autosaves)
+        page.goto(link)
+        expect(page.get_by_role("heading", name=f"Hello, {PARTNER_2A}")).to_be_visible()
+        steps.step(page, "welcome", scripts=False)
+        page.get_by_role("link", name="Start").click()
+        expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+        answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Agree"), autosave=False)
+        steps.step(page, "connection", scripts=False, axe=False)
+        page.get_by_role("button", name="Save and continue").click()
+
+        expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
+        ids = choice_item_ids(page)
+        half = ids[: len(ids) // 2]
+        answer_by_clicks(page, dict.fromkeys(half, "Slightly agree"), autosave=False)
+        given = checked_values(page)
+        assert sorted(given) == sorted(half)
+        steps.step(page, "differentiation-half", scripts=False, axe=False)
+        page.get_by_role("button", name="Save and finish later").click()
+        expect(page.get_by_text("Your answers are saved.")).to_be_visible()
+        steps.step(page, "saved-for-later", scripts=False, axe=False)
+    finally:
+        context.close()  # the browser is closed: only what was posted can be kept
+
+    context = _no_javascript(chromium, live_server)
+    try:
+        page = context.new_page()
+        _watch_autosaves(page, autosaves)
+        page.goto(link)
+        expect(page.locator("ol.steps li").nth(0)).to_contain_text("All answered")
+        expect(page.locator("ol.steps li").nth(1)).to_contain_text(f"{len(half)} of {len(ids)} answered")
+        steps.step(page, "welcome-back", scripts=False, axe=False)
+        page.get_by_role("link", name="Continue").click()
+        expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
+        assert checked_values(page) == given, "the answers posted before closing the browser were not kept"
+        answer_by_clicks(page, dict.fromkeys(ids[len(half) :], "Slightly agree"), autosave=False)
+        page.get_by_role("button", name="Save and continue").click()
+
+        expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
+        answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Not happening"), autosave=False)
+        steps.step(page, "life-context", scripts=False, axe=False)
+        page.get_by_role("button", name="Save and continue").click()
+
+        expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
+        answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Never"), autosave=False)
+        steps.step(page, "safety", scripts=False, axe=False)
+        page.get_by_role("button", name="Save and review").click()
+
+        expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
+        expect(page.get_by_text("You have answered every question.")).to_be_visible()
+        steps.step(page, "review", scripts=False)
+        page.get_by_role("button", name="Send my answers").click()
+        expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
+        steps.step(page, "done", scripts=False)
+    finally:
+        context.close()
+    assert autosaves == [], "a page without JavaScript sent autosave requests"
+
+    # The therapist sees the submission, and the results of the one partner who sent.
+    page = therapist.new_page()
+    page.goto(couple_url)
+    row = page.locator("article.assessment").get_by_role("row", name=re.compile(PARTNER_2A))
+    expect(row).to_contain_text("Submitted")
+    _assert_recent(_in_practice_zone(row.inner_text()))
+    expect(page.locator("article.assessment").get_by_role("row", name=re.compile(PARTNER_2B))).to_contain_text(
+        "Not opened yet"
+    )
+    total = expected_mean("connection", "total", C_CONNECTION)
+    scores = page.locator("article.instrument-result", has=page.get_by_role("heading", name=re.compile("Connection")))
+    expect(scores.get_by_role("row", name=re.compile("^Overall connection"))).to_contain_text(
+        f"{total:.2f} {band_of('connection', 'total', total)}"
+    )
+    steps.step(page, "therapist-sees-submission", widths=(LAPTOP_WIDTH, PHONE["width"], NARROW))
+    page.close()
+
+
 # --- 4. the therapist: comparison, safety flag, notes, report, PDF --------------------------
 
 
@@ -401,10 +520,19 @@ def test_4_therapist_reads_the_comparison_and_downloads_the_report(therapist, jo
     expect(page.locator("p.context-note")).to_have_count(2)
     expect(page.get_by_text(NOTE_A)).to_be_visible()
     expect(page.get_by_text(NOTE_B)).to_be_visible()
-    steps.step(page, "comparison")
+    steps.step(page, "comparison", widths=(LAPTOP_WIDTH, NARROW))
     tab_through(page)
     page.set_viewport_size(PHONE)
-    steps.step(page, "comparison-phone")
+    # On a phone the therapist can still reach the safety review, the notes and the report.
+    for control in (
+        panel.get_by_text("Mark reviewed").first,
+        page.get_by_label("Your notes for the next session"),
+        page.get_by_role("button", name="Save notes"),
+        page.get_by_role("button", name="Prepare PDF"),
+    ):
+        control.scroll_into_view_if_needed()
+        expect(control).to_be_in_viewport()
+    steps.step(page, "comparison-phone", widths=())
     page.set_viewport_size(DESKTOP)
 
     panel.get_by_text("Mark reviewed").first.click()
@@ -425,9 +553,28 @@ def test_4_therapist_reads_the_comparison_and_downloads_the_report(therapist, jo
     steps.step(page, "notes-saved")
 
     expect(page.get_by_label("Session-prep report (for you)")).to_be_checked()
+    # The PDF is made off the request, so the first page says it is being prepared and
+    # refreshes itself. While that page is checked, its refresh is held back (then let go).
+    held, holding = [], [False]
+    report_page = re.compile(r"/reports/\d+$")
+
+    def hold_refresh(route):
+        if holding[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route(report_page, hold_refresh)
     page.get_by_role("button", name="Prepare PDF").click()
     expect(page.get_by_role("heading", name="Session-prep report", level=1)).to_be_visible()
+    holding[0] = True
     story.report_url = page.url
+    expect(page.locator("p.preparing")).to_contain_text("Preparing your PDF")
+    steps.step(page, "report-preparing")
+    holding[0] = False
+    for route in held:
+        route.continue_()
+    page.unroute(report_page, hold_refresh)
     # The page refreshes itself until the PDF is ready (no clicking "Check again").
     download = page.get_by_role("link", name="Download PDF")
     expect(download).to_be_visible(timeout=60_000)
@@ -473,20 +620,20 @@ def test_5_partner_a_sees_nothing_of_the_others(partner_a, journey, story):
     page = partner_a.new_page()
     couple = story.couple_url
     # The therapist's addresses do not exist for a partner's browser: the plain "not found" page.
-    for url in (
-        couple,
-        story.report_url,
-        couple + "/edit",
-        couple + "/assessments/new",
-        "/",
-        "/practice/audit",
-        "/practice/settings",
+    for name, url in (
+        ("couple", couple),
+        ("report", story.report_url),
+        ("couple-edit", couple + "/edit"),
+        ("new-assessment", couple + "/assessments/new"),
+        ("dashboard", "/"),
+        ("audit", "/practice/audit"),
+        ("settings", "/practice/settings"),
     ):
         response = page.goto(url)
         assert response.status == 404, f"{url} answered {response.status}"
         expect(page.get_by_role("heading", name="We couldn't find that page")).to_be_visible()
         _assert_shows_nothing_of_theirs(page)
-    steps.step(page, "therapist-page-404")
+        steps.step(page, f"404-{name}")
     for url in (story.download_url, couple + "/export"):
         response = page.request.get(url)
         assert response.status == 404, f"{url} answered {response.status}"
