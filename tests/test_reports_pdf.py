@@ -407,6 +407,34 @@ def test_change_since_previous_assessment_is_raw_where_it_cannot_be_judged(main)
     assert flat("Feeling heard") not in part
 
 
+def test_life_context_is_each_partners_latest_and_says_from_when(
+    db, make_practice, make_couple, make_assessment, answer_as
+):
+    owner = make_practice()
+    couple = make_couple(owner, names=("Robin", "Sasha"))
+    first, tokens = make_assessment(couple, instruments=["life_context"], occasion="Intake")
+    answer_as(tokens[1], {"life_context": {"work": 3, "money": 3}})
+    answer_as(tokens[2], {"life_context": {"work": 2, "money": 3}})
+    db.session.execute(
+        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=42))
+    )
+    db.session.commit()
+    second, tokens = make_assessment(couple, instruments=["life_context"], occasion="Week 6")
+    answer_as(tokens[1], {"life_context": {"work": 1, "money": 2}})  # Sasha has not submitted week 6
+    db.session.refresh(first)
+    ctx = context_for(couple, "clinician")
+    assert ctx["life_context"]["occasion"] is None  # the two partners' answers come from different assessments
+    text = text_of(pdf.render_pdf(ctx))
+    part = between(text, "Life right now", "Stressor")
+    assert shows(
+        part,
+        f"Each partner's latest answers: A Robin: Week 6, sent {second.created_at:%-d %b %Y}; "
+        f"B Sasha: Intake, sent {first.created_at:%-d %b %Y}.",
+    )
+    # Robin's week-6 answers beside Sasha's intake answers, never "—" for Sasha.
+    assert shows(text, "Pressure at work, or long working hours Not happening Happening, manageable")
+
+
 # The engine's tiny instrument (tests/tiny_catalog.py), two assessments: the worked example of
 # tests/instruments/test_change.py and tests/test_couple_view.py, on paper.
 # heard: SD 0.7, r 0.85 -> SE 0.27111, S_diff 0.38341, a gap's S 0.54222; total: SD 0.5, r 0.9 -> S_diff 0.22361.
@@ -468,6 +496,8 @@ def test_tiny_report_side_by_side_with_a_sum_and_two_scales(db, make_practice, m
     (chart,) = [inst["chart"] for inst in ctx["instruments"]]
     assert chart.count("<svg") == 2 and "Scores from 0 to 9. Pursuing: Robin 8.00, Sasha 3.00." in chart
     text = text_of(pdf.render_pdf(ctx))
+    # A sum among averages: the table's caption does not call every score an average.
+    assert shows(text, "Tiny test instrument: scores") and "(averages)" not in text
     # tests/instruments/test_compare.py: heard 4.33 / 3.33, warmth 1.50 / 3.00, pulling 8 / 3 (a prorated sum).
     assert shows(text, "Feeling heard 4.33 Strong 3.33 Mixed -1.00 33% shared strengths")
     assert shows(text, "Warmth 1.50 Low 3.00 Good 1.50 0% shared strengths")

@@ -138,7 +138,7 @@ def _clinician(results: CoupleResults, zone: str, appendix: bool) -> dict:
         "safety": _safety(results, zone),
         "glance": [_glance_row(row, m) for row in rows for m in (row.instrument.totals or row.instrument.subscales)],
         "instruments": [_instrument(results, row) for row in rows],
-        "life_context": _life_context(results),
+        "life_context": _life_context(results, zone),
         "trends": [_trend(t) for t in results.trends if _scored_at_all(t)],
         "focus": _focus(rows, shared_only=False),
         "prep_notes": _clip(results.couple.prep_notes or "", "text"),
@@ -279,7 +279,8 @@ def _instrument(results: CoupleResults, row: InstrumentResults) -> dict:
     return {
         "title": instrument.title,
         "version": instrument.version,
-        "averages": bool(instrument.subscales) and instrument.subscales[0].method == "mean",
+        # "(averages)" only when every area shown is one; a sum says so on its own row.
+        "averages": all(m.method == "mean" for m in instrument.measures()),
         "chart": _chart(results, row),
         "measures": measures,
         "talk": talk,
@@ -296,11 +297,24 @@ def _chart(results: CoupleResults, row: InstrumentResults) -> str | None:
     return comparison_svg(row, names)
 
 
-def _life_context(results: CoupleResults) -> dict | None:
+def _life_context(results: CoupleResults, zone: str) -> dict | None:
     if not results.context and not results.context_notes:
         return None
+    same = results.context_same_occasion and len(results.context_from) == 2
     return {
-        "occasion": _clip(results.context_assessment.occasion, "occasion") if results.context_assessment else None,
+        # One occasion when both partners' latest answers come from it; else where each one's are from.
+        "occasion": _clip(results.context_assessment.occasion, "occasion") if same else None,
+        "sources": None
+        if same
+        else [
+            _partner(results, pos)
+            | (
+                {"occasion": _clip(source.occasion, "occasion"), "date": _date(source.created_at, zone)}
+                if (source := results.context_from.get(pos))
+                else {"occasion": None, "date": None}
+            )
+            for pos in POSITIONS
+        ],
         "rows": [
             {
                 "text": row.text,
@@ -364,8 +378,16 @@ def _trend(trend: Trend) -> dict:
         "a": change["a"],
         "b": change["b"],
         "gap": gap,
+        "raw_gap": _raw_gap(earlier.values, later.values),
         "common_reason": common,
     }
+
+
+def _raw_gap(earlier: dict, later: dict) -> str | None:
+    """The distance between the partners before and after, where both scored both times."""
+    if any(values.get(pos) is None for values in (earlier, later) for pos in POSITIONS):
+        return None
+    return f"{abs(earlier[2] - earlier[1]):.2f} → {abs(later[2] - later[1]):.2f}"
 
 
 def _focus(rows: list[InstrumentResults], *, shared_only: bool) -> list[dict]:
