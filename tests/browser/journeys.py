@@ -109,9 +109,6 @@ class Journey:
 def fits(page: Page, width: int, where: str) -> None:
     """Nothing on the page reaches past a viewport `width` px wide (see LAYOUT_PROBLEMS)."""
     problems = page.evaluate(LAYOUT_PROBLEMS, width)
-    if problems:
-        print("LAYOUT", where, page.url, problems)
-        return
     assert not problems, f"{where} ({page.url}) does not fit {width} px:\n" + "\n".join(problems)
 
 

@@ -69,3 +69,40 @@ def test_ci_fails_the_run_when_chromium_is_missing(tmp_path):
     assert done.returncode == 1, output
     assert "1 error" in output and "1 skipped" not in output, output
     assert f"Chromium is not installed at {tmp_path / 'no-chromium'}" in output and "CI is set" in output, output
+
+
+WIDE_PAGE = """<!doctype html><meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body { margin: 0 } .scroll { overflow-x: auto } .skip-link { position: absolute; left: -999px }</style>
+<a class="skip-link" href="#main">Skip to main content</a>
+<h1 id="main">A page</h1>
+<div class="scroll"><table><tr><td style="min-width: 900px"><a href="#x">far in a scrolling box</a></td></tr></table></div>
+%s
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ("", None),
+        ('<div style="width: 500px">a wide block</div>', "the page is 500px wide in a 360px viewport"),
+        ('<button style="position: relative; left: 340px">Send</button>', "button Send spans"),
+        ('<div style="overflow: hidden"><input style="width: 600px" aria-label="x"></div>', "input"),
+    ],
+)
+def test_the_layout_check_finds_what_does_not_fit(chromium, extra, problem):
+    """The 360 px check of every journey step can fail: a wide block, a control pushed off
+    the edge or cut off by its box; a table scrolling in its own box and the skip link are fine."""
+    from tests.browser.journeys import LAYOUT_PROBLEMS
+
+    context = chromium.new_context(viewport={"width": 360, "height": 640})
+    try:
+        page = context.new_page()
+        page.set_content(WIDE_PAGE % extra)
+        problems = page.evaluate(LAYOUT_PROBLEMS, 360)
+    finally:
+        context.close()
+    if problem is None:
+        assert problems == []
+    else:
+        assert any(p.startswith(problem) for p in problems), problems
