@@ -124,12 +124,28 @@ def seed_demo() -> Clinician:
 @click.command("send-reminders")
 @with_appcontext
 def send_reminders_command():
-    """Email every reminder that is due (run daily from cron)."""
+    """Email every reminder that is due (run daily from cron); exits 1 if any could not be sent.
+
+    Each reminder is committed on its own, so a mail server that fails part-way leaves the
+    reminders already sent counted (and their links working) and the rest due for the next run.
+    The output is counts only: no name, address or link.
+    """
+    from clinic.links import LinkError
     from clinic.services import invitations
 
-    sent = invitations.send_due_reminders()
-    db.session.commit()
-    click.echo(f"Sent {sent} reminder{'s' if sent != 1 else ''}.")
+    try:
+        run = invitations.send_due_reminders()
+    except LinkError as exc:
+        _fail(str(exc))
+    line = f"Sent {run.sent} reminder{'s' if run.sent != 1 else ''}."
+    if run.skipped:
+        line += f" {run.skipped} skipped: the link changed while this ran."
+    click.echo(line)
+    if run.failed:
+        _fail(
+            f"{run.failed} reminder{'s' if run.failed != 1 else ''} could not be sent: the mail server refused "
+            "or could not be reached. They stay due and the next run tries again."
+        )
 
 
 @click.command("report-worker")

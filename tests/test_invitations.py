@@ -1,16 +1,19 @@
 """Assessments and the partners' links: made once, emailed, reissued, revoked, reminded."""
 
+import email
+import email.policy
 import re
+import socket
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from clinic.db_types import utcnow
-from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitation, Practice
+from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitation, InvitationLink, Practice
 from clinic.services import invitations
 from clinic.tokens import hash_token
-from tests.conftest import login
+from tests.conftest import CSRF_META, login
 
 LINK = re.compile(r'value="(http://localhost/l/([A-Za-z0-9_\-]+))"')
 
@@ -184,7 +187,9 @@ def test_revoked_link_can_be_reissued(client, owner, make_couple, make_assessmen
     assert make_client().get(f"/l/{token}").status_code == 302
 
 
-def test_remind_now_sends_a_fresh_link_with_the_same_deadline(client, owner, make_couple, make_assessment, smtp, db):
+def test_remind_now_sends_a_further_link_with_the_same_deadline(
+    client, owner, make_couple, make_assessment, make_client, smtp, db
+):
     couple = make_couple(owner)
     _, tokens = make_assessment(couple)
     invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(tokens[1])))
@@ -192,13 +197,133 @@ def test_remind_now_sends_a_fresh_link_with_the_same_deadline(client, owner, mak
     login(client, owner)
     response = client.post_form(f"/couples/{couple.id}/invitations/{invitation.id}/remind", follow_redirects=True)
     assert "Reminder sent" in response.get_data(as_text=True)
+    assert "keeps working" in response.get_data(as_text=True)
     (message,) = smtp
     assert "reminder" in message["Subject"].lower()
-    assert "/l/" in message.get_content()
+    assert "no longer works" not in message.get_content()
+    reminder_token = emailed_token(message)
+    assert reminder_token != tokens[1]
     db.session.expire_all()
     fresh = db.session.get(Invitation, invitation.id)
     assert fresh.reminders_sent == 1 and fresh.expires_at == deadline
-    assert fresh.token_hash != hash_token(tokens[1])
+    # The reminder's link is a further one: both open the same questionnaires, only hashes are kept.
+    assert fresh.token_hash == hash_token(tokens[1])
+    assert set(db.session.scalars(sa.select(InvitationLink.token_hash))) == {hash_token(reminder_token)}
+    assert make_client().get(f"/l/{tokens[1]}").status_code == 302
+    assert make_client().get(f"/l/{reminder_token}").status_code == 302
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "invitation.reminded"))
+    assert event.target == f"invitation:{invitation.id}"
+
+
+def emailed_token(message) -> str:
+    """The link token in an email's body."""
+    (token,) = re.findall(r"http://localhost/l/([A-Za-z0-9_\-]+)", message.get_content())
+    return token
+
+
+def partner_can_answer(browser, csrf: str, value: int) -> bool:
+    """The partner's session still loads its pages and saves an answer."""
+    if browser.get("/q").status_code != 200 or browser.get("/q/connection").status_code != 200:
+        return False
+    response = browser.post(
+        "/q/autosave",
+        json={"instrument": "connection", "item": "heard_1", "value": value},
+        headers={"X-CSRFToken": csrf},
+    )
+    return response.status_code == 200
+
+
+def open_session(make_client, token: str):
+    """A browser that opened a link, with its page's CSRF token."""
+    browser = make_client()
+    assert browser.get(f"/l/{token}").status_code == 302
+    match = CSRF_META.search(browser.get("/q").get_data(as_text=True))
+    return browser, match.group(1)
+
+
+@pytest.mark.parametrize("ending", ["reissue", "revoke"])
+def test_reminders_leave_the_partners_link_and_session_working_until_a_reissue_or_revoke(
+    ending, app, client, owner, make_couple, make_assessment, make_client, smtp, db
+):
+    couple = make_couple(owner)
+    assessment, tokens = make_assessment(couple)
+    invitation_id = db.session.scalar(sa.select(Invitation.id).where(Invitation.token_hash == hash_token(tokens[1])))
+    first, first_csrf = open_session(make_client, tokens[1])
+    assert partner_can_answer(first, first_csrf, 1)
+
+    # A reminder sent now by the therapist.
+    login(client, owner)
+    client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/remind")
+    now_token = emailed_token(smtp[-1])
+    assert partner_can_answer(first, first_csrf, 2)  # the open session goes on, autosave included
+    assert make_client().get(f"/l/{tokens[1]}").status_code == 302  # the first link still opens
+    second, second_csrf = open_session(make_client, now_token)  # and so does the reminder's
+    assert partner_can_answer(second, second_csrf, 3)
+
+    # A reminder sent by cron.
+    age(db, [i.id for i in assessment.invitations], 4)
+    assert "Sent 2 reminders." in run_reminders(app)
+    cron_token = emailed_token(next(m for m in smtp[1:] if m["X-Envelope-To"] == smtp[0]["X-Envelope-To"]))
+    assert partner_can_answer(first, first_csrf, 4) and partner_can_answer(second, second_csrf, 5)
+    for token in (tokens[1], now_token):
+        assert make_client().get(f"/l/{token}").status_code == 302
+    third, third_csrf = open_session(make_client, cron_token)
+    assert partner_can_answer(third, third_csrf, 1)
+    db.session.expire_all()
+    assert db.session.get(Invitation, invitation_id).reminders_sent == 2
+
+    # The raw tokens are nowhere in the database, the reminders' included.
+    raw_tokens = (tokens[1], tokens[2], now_token, cron_token)
+    with db.engine.connect() as conn:
+        for table in db.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                text = " ".join(str(v) for v in row)
+                assert not any(t in text for t in raw_tokens), table.name
+
+    # The therapist ends the link: every older link and every session any of them opened ends.
+    if ending == "reissue":
+        response = client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/reissue", {"expiry_days": "5"})
+        ((_, new_token),) = LINK.findall(response.get_data(as_text=True))
+    else:
+        assert client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/revoke").status_code == 302
+    for token in (tokens[1], now_token, cron_token):
+        assert make_client().get(f"/l/{token}").status_code == 404
+    for browser, csrf in ((first, first_csrf), (second, second_csrf), (third, third_csrf)):
+        assert browser.get("/q").status_code == 404
+        response = browser.post(
+            "/q/autosave",
+            json={"instrument": "connection", "item": "heard_2", "value": 3},
+            headers={"X-CSRFToken": csrf},
+        )
+        assert response.status_code == 404
+    links_left = sa.select(sa.func.count()).where(InvitationLink.invitation_id == invitation_id)
+    assert db.session.scalar(links_left) == 0
+    if ending == "reissue":
+        fresh, fresh_csrf = open_session(make_client, new_token)
+        assert partner_can_answer(fresh, fresh_csrf, 2)
+    # The other partner's link was never touched.
+    assert make_client().get(f"/l/{tokens[2]}").status_code == 302
+
+
+def test_a_refused_reminder_now_leaves_the_link_as_it_was(
+    client, owner, make_couple, make_assessment, make_client, flaky_smtp, db
+):
+    couple = make_couple(owner)
+    _, tokens = make_assessment(couple)
+    invitation = db.session.scalar(sa.select(Invitation).where(Invitation.token_hash == hash_token(tokens[1])))
+    browser, csrf = open_session(make_client, tokens[1])
+    flaky_smtp.refuse = {1}
+    login(client, owner)
+    response = client.post_form(f"/couples/{couple.id}/invitations/{invitation.id}/remind", follow_redirects=True)
+    assert "The reminder could not be sent" in response.get_data(as_text=True)
+    assert flaky_smtp.messages == []
+    db.session.expire_all()
+    fresh = db.session.get(Invitation, invitation.id)
+    assert fresh.reminders_sent == 0 and fresh.last_sent_at is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InvitationLink)) == 0
+    assert not db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "invitation.reminded"))
+    assert partner_can_answer(browser, csrf, 3)
+    assert make_client().get(f"/l/{tokens[1]}").status_code == 302
 
 
 @pytest.mark.parametrize("action", ["revoke", "remind", "reissue"])
@@ -238,10 +363,113 @@ def age(db, invitation_ids, days):
     db.session.commit()
 
 
-def run_reminders(app):
+def run_reminders(app, *, exit_code: int = 0):
     result = app.test_cli_runner().invoke(args=["send-reminders"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == exit_code, result.output
     return result.output
+
+
+class _Flaky:
+    """An aiosmtpd handler that refuses the messages whose numbers (from 1) are in `refuse`."""
+
+    def __init__(self):
+        self.refuse: set[int] = set()
+        self.seen = 0
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.seen += 1
+        if self.seen in self.refuse:
+            return "554 5.7.1 Message refused"
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
+        self.messages.append(message)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def flaky_smtp(app):
+    """A real SMTP server on loopback that refuses the messages the test names."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = _Flaky()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    saved = {k: app.config[k] for k in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL")}
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USE_SSL=False)
+    try:
+        yield handler
+    finally:
+        app.config.update(saved)
+        controller.stop()
+
+
+def test_a_refused_reminder_leaves_the_others_sent_counted_and_working_and_is_retried(
+    app, owner, make_couple, make_assessment, make_client, flaky_smtp, db, caplog
+):
+    couples_ = [make_couple(owner, names=(f"Ana {n}", f"Bo {n}")) for n in range(2)]
+    tokens = {}
+    ids = []
+    for couple in couples_:
+        assessment, by_position = make_assessment(couple)
+        for invitation in assessment.invitations:
+            ids.append(invitation.id)
+            tokens[invitation.id] = (
+                by_position[1] if invitation.token_hash == hash_token(by_position[1]) else by_position[2]
+            )
+    age(db, ids, 4)
+    flaky_smtp.refuse = {3}  # the mail server refuses the third message of the run
+
+    with caplog.at_level("DEBUG"):
+        output = run_reminders(app, exit_code=1)
+    assert "Sent 3 reminders." in output
+    assert "1 reminder could not be sent" in output
+    # The app's log and the output hold counts and the kind of error, never a name, address or link.
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("clinic"))
+    for word in ("Ana", "Bo ", "@", "/l/"):
+        assert word not in output and word not in logged
+    assert "SMTPDataError" in logged
+
+    # Every reminder that went out is counted and carries a link that opens.
+    assert len(flaky_smtp.messages) == 3
+    for message in flaky_smtp.messages:
+        assert make_client().get(f"/l/{emailed_token(message)}").status_code == 302
+    db.session.expire_all()
+    counts = {i.id: i.reminders_sent for i in db.session.scalars(sa.select(Invitation))}
+    refused = sorted(ids)[2]  # reminders go out in invitation order
+    assert counts == {i: (0 if i == refused else 1) for i in ids}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InvitationLink)) == 3
+    # The refused partner keeps the link they have.
+    assert make_client().get(f"/l/{tokens[refused]}").status_code == 302
+
+    # The next run sends only the one still due, and the others stay at one reminder each.
+    output = run_reminders(app)
+    assert "Sent 1 reminder." in output
+    assert len(flaky_smtp.messages) == 4
+    db.session.expire_all()
+    assert {i.id: i.reminders_sent for i in db.session.scalars(sa.select(Invitation))} == dict.fromkeys(ids, 1)
+    assert "Sent 0 reminders." in run_reminders(app)
+
+
+def test_send_reminders_with_the_mail_server_down_exits_1_and_changes_nothing(
+    app, owner, make_couple, make_assessment, make_client, db
+):
+    couple = make_couple(owner)
+    assessment, tokens = make_assessment(couple)
+    age(db, [i.id for i in assessment.invitations], 4)
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=9)  # nothing listens on the discard port
+    try:
+        output = run_reminders(app, exit_code=1)
+    finally:
+        app.config.update(MAIL_SERVER="", MAIL_PORT=587)
+    assert "Sent 0 reminders." in output and "2 reminders could not be sent" in output
+    db.session.expire_all()
+    assert {i.reminders_sent for i in db.session.scalars(sa.select(Invitation))} == {0}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(InvitationLink)) == 0
+    assert all(make_client().get(f"/l/{t}").status_code == 302 for t in tokens.values())
 
 
 def test_send_reminders_follows_the_practice_rules(app, owner, make_couple, make_assessment, smtp, db):

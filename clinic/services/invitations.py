@@ -1,30 +1,41 @@
 """Assessments and the partners' private links: create, send, reissue, revoke, remind.
 
 A link's token is shown once, when it is made; only its SHA-256 is stored. Sending
-a link again therefore means making a new one (the old one dies).
+a link again therefore means making a new one. A reminder's new link joins the
+partner's earlier ones (InvitationLink): the link they have and the session they
+are answering in keep working. Reissuing or revoking ends every older link, and
+every session one of them opened.
 """
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import render_template
 from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from clinic import audit, catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.links import external_url
 from clinic.mail import send_email
-from clinic.models import Assessment, Clinician, Couple, Invitation, Partner, Practice
+from clinic.models import Assessment, Clinician, Couple, Invitation, InvitationLink, Partner, Practice
 from clinic.services import status
 from clinic.tokens import hash_token, new_token
 
 # The default intake set, in the order partners fill it.
 INTAKE = ("connection", "differentiation", "life_context", "safety")
 MAX_EXPIRY_DAYS = 90
+# What a mail server that refuses a message, or cannot be reached, raises.
+MAIL_ERRORS = (smtplib.SMTPException, OSError)
+
+log = logging.getLogger(__name__)
 
 
 class InvitationError(ValueError):
@@ -114,6 +125,7 @@ def reissue(invitation: Invitation, *, expiry_days: int | None = None) -> str:
         raise InvitationError("This link is closed; give the new one a number of days to stay open.")
     raw, digest = new_token()
     invitation.token_hash = digest
+    _end_reminder_links([invitation.id])
     if expiry_days is not None:
         invitation.expires_at = _expiry(expiry_days)
         invitation.revoked_at = None
@@ -123,12 +135,22 @@ def reissue(invitation: Invitation, *, expiry_days: int | None = None) -> str:
     return raw
 
 
+def _end_reminder_links(invitation_ids) -> None:
+    """Delete the links reminders made: with the main link replaced or revoked, they end too."""
+    db.session.execute(
+        sa.delete(InvitationLink)
+        .where(InvitationLink.invitation_id.in_(invitation_ids))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def revoke(invitation: Invitation) -> None:
     """Stop a link from working; answers already saved are kept."""
     if invitation.submitted_at is not None:
         raise InvitationError("This partner has already submitted; the link no longer opens anything.")
     if invitation.revoked_at is None:
         invitation.revoked_at = utcnow()
+    _end_reminder_links([invitation.id])
     db.session.flush()
     refresh_status(invitation.assessment.couple)
     _audit(invitation, "invitation.revoked")
@@ -137,7 +159,7 @@ def revoke(invitation: Invitation) -> None:
 def revoke_all_open(couple: Couple) -> None:
     """Revoke every unsubmitted link of the couple (used when archiving)."""
     now = utcnow()
-    db.session.execute(
+    revoked = db.session.scalars(
         sa.update(Invitation)
         .where(
             Invitation.assessment_id.in_(sa.select(Assessment.id).where(Assessment.couple_id == couple.id)),
@@ -145,21 +167,40 @@ def revoke_all_open(couple: Couple) -> None:
             Invitation.revoked_at.is_(None),
         )
         .values(revoked_at=now)
+        .returning(Invitation.id)
         .execution_options(synchronize_session="fetch")
-    )
+    ).all()
+    if revoked:
+        _end_reminder_links(revoked)
     refresh_status(couple, touch=False)
+
+
+def link_is_live(token_hash) -> sa.ColumnElement[bool]:
+    """SQL: the link with this token hash still opens the invitation row it is tested against
+    (the main link, or one a reminder made since the last reissue or revocation)."""
+    row = Invitation.__table__.c
+    return sa.or_(
+        row.token_hash == token_hash,
+        sa.exists().where(InvitationLink.invitation_id == row.id, InvitationLink.token_hash == token_hash),
+    )
 
 
 def find_by_token(raw: str | None) -> Invitation | None:
     """The invitation a raw link token belongs to (in any state), with what its pages show."""
     if not raw or len(raw) > 200:
         return None
+    digest = hash_token(raw)
+    # Both lookups use a unique index on the hash; the invitation is then found by id.
+    matching = sa.union_all(
+        sa.select(Invitation.id).where(Invitation.token_hash == digest),
+        sa.select(InvitationLink.invitation_id).where(InvitationLink.token_hash == digest),
+    )
     return db.session.scalar(
         sa.select(Invitation)
         .join(Invitation.assessment)
         .join(Assessment.couple)
         .join(Invitation.partner)
-        .where(Invitation.token_hash == hash_token(raw))
+        .where(Invitation.id.in_(matching))
         .options(
             contains_eager(Invitation.assessment).contains_eager(Assessment.couple),
             contains_eager(Invitation.partner),
@@ -172,8 +213,15 @@ def link_for(raw: str) -> str:
     return external_url("client.open_link", token=raw)
 
 
-def send_link(invitation: Invitation, raw: str, *, reminder: bool = False) -> None:
-    """Email a partner their link: the practice, the therapist and the link, nothing else."""
+@dataclass(frozen=True)
+class _Email:
+    to: str
+    subject: str
+    body: str
+
+
+def _link_email(invitation: Invitation, raw: str, *, reminder: bool) -> _Email:
+    """The email carrying a partner's link: the practice, the therapist and the link, nothing else."""
     partner = invitation.partner
     if not partner.email:
         raise InvitationError(f"There is no email address for {partner.display_name}.")
@@ -194,29 +242,102 @@ def send_link(invitation: Invitation, raw: str, *, reminder: bool = False) -> No
     else:
         subject = f"Your questionnaires from {practice.name}"
         body = render_template("email/partner_invitation.txt", **context)
-    send_email(partner.email, subject, body)
+    return _Email(partner.email, subject, body)
+
+
+def send_link(invitation: Invitation, raw: str) -> None:
+    """Email a partner their link (the caller commits)."""
+    message = _link_email(invitation, raw, reminder=False)
+    send_email(message.to, message.subject, message.body)
     invitation.last_sent_at = utcnow()
     db.session.flush()
-    _audit(invitation, "invitation.reminded" if reminder else "invitation.emailed")
+    _audit(invitation, "invitation.emailed")
 
 
-def send_reminder(invitation: Invitation) -> None:
-    """Remind one partner now: a fresh link with the same deadline (the old link stops working)."""
-    if not invitation.usable(utcnow()):
+def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | None = None) -> None:
+    """Remind one partner now, with a further link to the same questionnaires and deadline.
+
+    The links the partner already has, and the session they may be answering in, keep
+    working. This function commits, around the email: the new link and the count are
+    committed before the message goes out, so a sent reminder always carries a live link
+    and is always counted (a crash between the two leaves a counted reminder unsent, never
+    one sent uncounted). If the mail server refuses the message or cannot be reached, the
+    new link (which nobody received) and the count are taken back, that is committed, and
+    the error (one of MAIL_ERRORS) is raised; the partner's earlier links work as before.
+    Raises InvitationError, with nothing written, for a link that takes no reminder now (or
+    whose row no longer meets `only_if`, a condition on the invitation table's row).
+    """
+    now = utcnow()
+    if not invitation.usable(now):
         raise InvitationError("Reminders go only to links that are open and not yet submitted.")
-    raw = reissue(invitation)
-    send_link(invitation, raw, reminder=True)
-    invitation.reminders_sent += 1
-    db.session.flush()
-
-
-def send_due_reminders(now: datetime | None = None) -> int:
-    """Send every reminder that is due; returns how many went out."""
-    now = now or utcnow()
-    rows = db.session.execute(
-        sa.select(
-            Invitation, Practice.reminder_after_days, sa.func.coalesce(Invitation.last_sent_at, Invitation.created_at)
+    raw, digest = new_token()
+    message = _link_email(invitation, raw, reminder=True)  # before any write: it may refuse
+    couple = invitation.assessment.couple
+    row = Invitation.__table__.c
+    # The count and the last send as stored now (the object may have been loaded a while ago).
+    stored = db.session.execute(sa.select(row.reminders_sent, row.last_sent_at).where(row.id == invitation.id)).first()
+    if stored is None:
+        raise InvitationError("This link no longer exists.")
+    seen, previous_sent_at = stored
+    # Conditional on the count just read: two runs (or a run and a therapist) reminding the
+    # same partner at once send one reminder, not two.
+    conditions = [
+        row.id == invitation.id,
+        row.reminders_sent == seen,
+        row.submitted_at.is_(None),
+        row.revoked_at.is_(None),
+        row.expires_at > now,
+    ]
+    if only_if is not None:
+        conditions.append(only_if)
+    counted = db.session.execute(
+        sa.update(Invitation.__table__).where(*conditions).values(reminders_sent=seen + 1, last_sent_at=now)
+    )
+    if counted.rowcount != 1:  # nothing was written
+        raise InvitationError("This link changed just now. Please reload the page and try again.")
+    link = InvitationLink(invitation_id=invitation.id, token_hash=digest, created_at=now)
+    db.session.add(link)
+    db.session.commit()
+    try:
+        send_email(message.to, message.subject, message.body)
+    except MAIL_ERRORS:
+        db.session.execute(sa.delete(InvitationLink).where(InvitationLink.id == link.id))
+        db.session.execute(
+            sa.update(Invitation.__table__)
+            .where(row.id == invitation.id, row.reminders_sent > 0)
+            .values(reminders_sent=row.reminders_sent - 1, last_sent_at=previous_sent_at)
         )
+        db.session.commit()
+        raise
+    set_committed_value(invitation, "reminders_sent", seen + 1)
+    set_committed_value(invitation, "last_sent_at", now)
+    audit.record(
+        "invitation.reminded",
+        couple_id=couple.id,
+        practice_id=couple.practice_id,
+        target=f"invitation:{invitation.id}",
+    )
+    db.session.commit()
+
+
+@dataclass(frozen=True)
+class ReminderRun:
+    """What one send-reminders run did, in counts only."""
+
+    sent: int = 0
+    failed: int = 0  # the mail server refused the message or could not be reached
+    skipped: int = 0  # the link changed while the run went (submitted, revoked, reminded elsewhere)
+
+
+def send_due_reminders(now: datetime | None = None) -> ReminderRun:
+    """Send every reminder that is due, each in its own transaction; a failed one is left due.
+
+    Commits (see send_reminder). Logs counts and error kinds only, never a name, address or link.
+    """
+    now = now or utcnow()
+    last_contact = sa.func.coalesce(Invitation.last_sent_at, Invitation.created_at)
+    rows = db.session.execute(
+        sa.select(Invitation, Practice.reminder_after_days, Practice.reminder_max, last_contact)
         .join(Invitation.partner)
         .join(Invitation.assessment)
         .join(Assessment.couple)
@@ -235,10 +356,20 @@ def send_due_reminders(now: datetime | None = None) -> int:
         )
         .order_by(Invitation.id)
     ).all()
-    sent = 0
-    for invitation, after_days, last_contact in rows:
-        if last_contact + timedelta(days=after_days) > now:
-            continue
-        send_reminder(invitation)
-        sent += 1
-    return sent
+    due = [(invitation, days, most) for invitation, days, most, last in rows if last + timedelta(days=days) <= now]
+    db.session.commit()  # end the read: each reminder below is its own transaction
+    sent = failed = skipped = 0
+    for invitation, days, most in due:
+        # Still due as the row stands when it is sent (it may have changed since the read above).
+        still_due = sa.and_(Invitation.reminders_sent < most, last_contact <= now - timedelta(days=days))
+        try:
+            send_reminder(invitation, only_if=still_due)
+        except InvitationError:
+            skipped += 1
+        except MAIL_ERRORS as exc:
+            failed += 1
+            # The class only: an SMTP error's text can name the recipient.
+            log.warning("a reminder email could not be sent (%s)", type(exc).__name__)
+        else:
+            sent += 1
+    return ReminderRun(sent=sent, failed=failed, skipped=skipped)

@@ -20,7 +20,7 @@ from clinic import catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Answer, Assessment, Couple, Invitation, Score
-from clinic.services.invitations import refresh_status
+from clinic.services.invitations import link_is_live, refresh_status
 from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, score
 from instruments.scoring import check_answers
 
@@ -234,8 +234,8 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
     """Save one answer for the partner session that holds (invitation id, token hash): the hot
     path of a partner's form, in two statements (touch the link's row, upsert the answer).
 
-    The touch is conditional on the session's token still being the link's and the link
-    still taking answers, and it locks the row like save_answers does. Raises LinkNotOpen
+    The touch is conditional on the link that opened the session still being one of the
+    invitation's (a reminder's further link leaves it so) and the link still taking answers, and it locks the row like save_answers does. Raises LinkNotOpen
     when it is not (nothing written), and AnswerError for an answer the questionnaire cannot
     take (the caller rolls back the touch).
     """
@@ -243,7 +243,7 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
     of_assessment = _assessment.c.id == _invitation.c.assessment_id
     touched = db.session.execute(
         sa.update(_invitation)
-        .where(_invitation.c.id == invitation_id, _invitation.c.token_hash == token_hash, _open_condition(now))
+        .where(_invitation.c.id == invitation_id, link_is_live(token_hash), _open_condition(now))
         .values(last_activity_at=now, started_at=sa.func.coalesce(_invitation.c.started_at, now))
         .returning(
             sa.select(_assessment.c.instruments).where(of_assessment).scalar_subquery(),

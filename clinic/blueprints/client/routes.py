@@ -39,7 +39,7 @@ def open_link(token: str):
     if invitation.opened_at is None:
         invitation.opened_at = utcnow()
         db.session.commit()
-    partner_session.start(invitation)
+    partner_session.start(invitation, token)
     return redirect(url_for("client.welcome"))
 
 

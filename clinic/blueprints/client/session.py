@@ -2,12 +2,11 @@
 
 Opening a link clears whatever the browser's session held (a therapist signed in
 on the same tablet is signed out) and keeps only the invitation id and the hash
-of the token that opened it. Reissuing or revoking the link ends that session.
+of the token that opened it. The session lasts as long as that link: a reminder's
+further link leaves it alone; reissuing or revoking the link ends it.
 """
 
 from __future__ import annotations
-
-import hmac
 
 import sqlalchemy as sa
 from flask import abort, make_response, render_template, session
@@ -17,14 +16,15 @@ from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Assessment, Clinician, Couple, Invitation, Practice
 from clinic.services import invitations
+from clinic.tokens import hash_token
 
 SESSION_KEY = "partner"
 
 
-def start(invitation: Invitation) -> None:
-    """Make this browser's session the partner session of one invitation."""
+def start(invitation: Invitation, raw_token: str) -> None:
+    """Make this browser's session the partner session of the invitation a link opened."""
     session.clear()
-    session[SESSION_KEY] = {"invitation": invitation.id, "token": invitation.token_hash}
+    session[SESSION_KEY] = {"invitation": invitation.id, "token": hash_token(raw_token)}
     session.permanent = False
 
 
@@ -42,7 +42,7 @@ _SESSION_INVITATION = (
     .join(Invitation.partner)
     .join(Couple.practice)
     .join(Couple.clinician)
-    .where(Invitation.id == sa.bindparam("invitation_id"))
+    .where(Invitation.id == sa.bindparam("invitation_id"), invitations.link_is_live(sa.bindparam("token_hash")))
     .options(
         contains_eager(Invitation.assessment)
         .contains_eager(Assessment.couple)
@@ -69,14 +69,14 @@ def current_invitation(*, allow_submitted: bool = True) -> Invitation:
     """The invitation this browser's partner session opens, loaded with its couple and partner.
 
     Aborts with the "link not valid" page when there is no partner session, or the
-    link was reissued, revoked or has expired since it was opened.
+    link was reissued, revoked or has expired since it opened the session.
     """
     link = held()
     if link is None:
         abort(link_not_valid())
     invitation_id, token_hash = link
-    invitation = db.session.scalar(_SESSION_INVITATION, {"invitation_id": invitation_id})
-    if invitation is None or not hmac.compare_digest(invitation.token_hash, token_hash):
+    invitation = db.session.scalar(_SESSION_INVITATION, {"invitation_id": invitation_id, "token_hash": token_hash})
+    if invitation is None:  # no such invitation, or the link that opened this session has ended
         session.pop(SESSION_KEY, None)
         abort(link_not_valid())
     if invitation.submitted_at is not None:

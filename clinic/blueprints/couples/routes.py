@@ -529,7 +529,7 @@ def revoke(couple_id: int, invitation_id: int):
 @bp.route("/<int:couple_id>/invitations/<int:invitation_id>/remind", methods=["POST"])
 @login_required
 def remind(couple_id: int, invitation_id: int):
-    """Email one partner a reminder now, with a fresh link."""
+    """Email one partner a reminder now, with a further link (their earlier one keeps working)."""
     invitation = _load_invitation(couple_id, invitation_id)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -545,7 +545,7 @@ def remind(couple_id: int, invitation_id: int):
         flash("The reminder could not be sent: the mail server did not accept it. Please try again later.", "error")
     else:
         db.session.commit()
-        flash(f"Reminder sent to {name}. Their earlier link was replaced by the one in the email.", "success")
+        flash(f"Reminder sent to {name}. The link they already had keeps working too.", "success")
     return redirect(url_for("couples.detail", couple_id=couple_id))
 
 
