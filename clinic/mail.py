@@ -1,7 +1,9 @@
 """Sending email: SMTP when MAIL_SERVER is set, otherwise an outbox folder.
 
 Log lines name the message file or the SMTP outcome, never the address or body:
-bodies carry links that are keys to accounts and questionnaires.
+bodies carry links that are keys to accounts and questionnaires. In development
+an outbox message is also printed to standard output (never through the logger),
+so the link is on the console of `make run`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
+import sys
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -51,3 +54,14 @@ def send_email(to: str, subject: str, text: str) -> None:
     with open(path, "wb") as fh:
         fh.write(bytes(msg))
     log.info("email written to outbox file %s", path)
+    if cfg.get("ENV_NAME") == "development":
+        print_message(msg)
+
+
+def print_message(msg: EmailMessage) -> None:
+    """The message's headers and text on standard output (development only: it holds the link)."""
+    headers = "".join(f"{name}: {value}\n" for name, value in msg.items() if name != "Content-Transfer-Encoding")
+    body = msg.get_content() if msg.get_content_type() == "text/plain" else ""
+    rule = "-" * 72
+    sys.stdout.write(f"{rule}\n{headers}\n{body.rstrip()}\n{rule}\n")
+    sys.stdout.flush()

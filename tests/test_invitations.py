@@ -90,6 +90,30 @@ def test_raw_token_is_nowhere_in_the_database(client, owner, make_couple, db):
                 assert not any(t in text for t in tokens), table.name
 
 
+def test_development_email_reaches_the_console_but_never_the_log(
+    app, client, owner, make_couple, outbox, capsys, monkeypatch, caplog
+):
+    couple = make_couple(owner, names=("Jonah", "Priya"))
+    login(client, owner)
+    start(client, couple, occasion="Week 2")
+    assert capsys.readouterr().out == ""  # outside development, the outbox only
+    outbox_before = len(outbox())
+
+    monkeypatch.setitem(app.config, "ENV_NAME", "development")
+    with caplog.at_level("DEBUG"):
+        links = LINK.findall(start(client, couple).get_data(as_text=True))
+    printed = capsys.readouterr().out
+    assert len(outbox()) == outbox_before + 2  # still written to the outbox too
+    assert printed.count("Subject: Your questionnaires from Lakeside Couples Practice") == 2
+    assert "To: " in printed and "From: " in printed
+    assert "Hello Jonah" in printed and "Hello Priya" in printed
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for link, _ in links:
+        assert printed.count(link) == 1
+        assert link not in logged
+    assert "outbox file" in logged
+
+
 def test_partner_without_email_gets_a_link_but_no_email(client, owner, make_couple, smtp):
     couple = make_couple(owner, emails=False)
     login(client, owner)
