@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from clinic.db_types import utcnow
 from clinic.models import Couple, CoupleStatus, Invitation, Partner
-from tests.conftest import login
+from tests.conftest import CSRF_META, login
 
 COUPLE_FORM = {
     "label": "J & M",
@@ -272,3 +272,55 @@ def test_dashboard_rows_follow_every_change_they_show(
     db.session.commit()
     assert "Renamed row" not in client.get("/couples/").get_data(as_text=True)
     assert "(archived)" in client.get("/couples/?status=archived").get_data(as_text=True)
+
+
+def test_last_activity_follows_a_partner_who_keeps_answering(
+    client, make_practice, make_couple, make_assessment, make_client, db
+):
+    owner = make_practice()
+    busy = make_couple(owner, label="Busy pair")
+    quiet = make_couple(owner, label="Quiet pair")
+    _, tokens = make_assessment(busy)
+    make_assessment(quiet)
+    partner = make_client()
+    assert partner.get(f"/l/{tokens[1]}").status_code == 302
+    csrf = CSRF_META.search(partner.get("/q").get_data(as_text=True)).group(1)
+
+    def save(item: str, value: int) -> None:
+        body = {"instrument": "connection", "item": item, "value": value}
+        assert partner.post("/q/autosave", json=body, headers={"X-CSRFToken": csrf}).status_code == 200
+
+    def set_back(couple, minutes: int):
+        when = utcnow() - timedelta(minutes=minutes)
+        db.session.execute(sa.update(Couple).where(Couple.id == couple.id).values(last_activity_at=when))
+        db.session.commit()
+        return when
+
+    def activity(couple):
+        db.session.expire_all()
+        return db.session.get(Couple, couple.id).last_activity_at
+
+    def busy_first() -> bool:
+        page = client.get("/couples/").get_data(as_text=True)
+        return page.index("Busy pair") < page.index("Quiet pair")
+
+    save("heard_1", 4)  # the first answer: "in progress"
+    login(client, owner)
+    set_back(busy, 60)
+    set_back(quiet, 30)
+    assert not busy_first()
+
+    # Long after the first answer, another one: the dashboard follows.
+    save("heard_2", 3)
+    assert utcnow() - activity(busy) < timedelta(seconds=30)
+    assert busy_first()
+
+    # Saves within a few minutes of the last touch leave the couple's row alone.
+    recent = set_back(busy, 2)
+    save("heard_3", 2)
+    assert activity(busy) == recent
+
+    # A page post ("Save and continue") moves it as well.
+    set_back(busy, 10)
+    assert partner.post("/q/connection", data={"csrf_token": csrf, "item_heard_4": "4"}).status_code == 302
+    assert utcnow() - activity(busy) < timedelta(seconds=30)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -25,6 +26,10 @@ from instruments import AnswerError, Instrument, Result, ScoreResult, item_order
 from instruments.scoring import check_answers
 
 AnswerValue = int | str | None
+
+# The dashboard's "last activity" of a couple follows a partner's saves to within this
+# step: most saves find it fresh and leave the couple's row alone.
+ACTIVITY_STEP = timedelta(minutes=5)
 
 
 class ResponsesClosed(Exception):
@@ -158,6 +163,22 @@ def _closed_reason(invitation_id: int) -> ResponsesClosed:
 
 _invitation = Invitation.__table__
 _assessment = Assessment.__table__
+_couple = Couple.__table__
+
+
+def _activity_is_stale(last_activity_at: datetime | None, now: datetime) -> bool:
+    return last_activity_at is None or last_activity_at < now - ACTIVITY_STEP
+
+
+def _touch_couple(couple_id: int, now: datetime) -> None:
+    """Move the couple's last activity to now (never backwards)."""
+    db.session.execute(
+        sa.update(_couple)
+        .where(
+            _couple.c.id == couple_id, sa.or_(_couple.c.last_activity_at.is_(None), _couple.c.last_activity_at < now)
+        )
+        .values(last_activity_at=now)
+    )
 
 
 def _open_condition(now):
@@ -225,14 +246,18 @@ def save_answers(invitation: Invitation, instrument_id: str, answers: Mapping[st
     if first_start:
         set_committed_value(invitation, "started_at", now)
     _write(invitation.id, instrument, cleaned, now)
+    couple = invitation.assessment.couple
     if first_start:
-        refresh_status(invitation.assessment.couple)
+        refresh_status(couple)  # "in progress", and the couple's last activity is now
+    elif _activity_is_stale(couple.last_activity_at, now):
+        couple.last_activity_at = now
     db.session.flush()
 
 
 def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: str, value: AnswerValue) -> None:
     """Save one answer for the partner session that holds (invitation id, token hash): the hot
-    path of a partner's form, in two statements (touch the link's row, upsert the answer).
+    path of a partner's form, in two statements (touch the link's row, upsert the answer), and
+    a third when the couple's last activity is more than ACTIVITY_STEP old.
 
     The touch is conditional on the link that opened the session still being one of the
     invitation's (a reminder's further link leaves it so) and the link still taking answers, and it locks the row like save_answers does. Raises LinkNotOpen
@@ -241,19 +266,27 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
     """
     now = utcnow()
     of_assessment = _assessment.c.id == _invitation.c.assessment_id
+    couple_id_of = sa.select(_assessment.c.couple_id).where(of_assessment).scalar_subquery()
     touched = db.session.execute(
         sa.update(_invitation)
         .where(_invitation.c.id == invitation_id, link_is_live(token_hash), _open_condition(now))
         .values(last_activity_at=now, started_at=sa.func.coalesce(_invitation.c.started_at, now))
         .returning(
             sa.select(_assessment.c.instruments).where(of_assessment).scalar_subquery(),
-            sa.select(_assessment.c.couple_id).where(of_assessment).scalar_subquery(),
+            couple_id_of,
             _invitation.c.started_at,
+            # Nested rather than joined: SQLite's RETURNING names columns without their table.
+            sa.select(_couple.c.last_activity_at)
+            .where(
+                _couple.c.id
+                == sa.select(_assessment.c.couple_id).where(of_assessment).correlate_except(_assessment).scalar_subquery()
+            )
+            .scalar_subquery(),
         )
     ).first()
     if touched is None:
         raise LinkNotOpen
-    instruments, couple_id, started_at = touched
+    instruments, couple_id, started_at, couple_activity = touched
     versions = {str(key): int(version) for key, version in instruments}
     if instrument_id not in versions:
         raise UnknownInstrument(f"{instrument_id!r} is not one of these questionnaires")
@@ -261,6 +294,8 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
     _write(invitation_id, instrument, _normalise(instrument, {item_id: value}), now)
     if started_at == now:  # this save started the questionnaires: the dashboard says "in progress"
         refresh_status(db.session.get(Couple, couple_id))
+    elif _activity_is_stale(couple_activity, now):  # a third statement every few minutes at most
+        _touch_couple(couple_id, now)
 
 
 def _measure_json(measures: Mapping[str, ScoreResult]) -> dict:
