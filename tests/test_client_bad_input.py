@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 
 import pytest
 
@@ -104,8 +106,16 @@ def test_autosave_wants_json(jonah, db):
     assert stored(db, invitation_id) == SAVED
 
 
-@pytest.mark.parametrize("size", [20 * 1024, 300 * 1024], ids=["over the autosave limit", "over the app's limit"])
-def test_oversized_bodies_are_refused(size, jonah, db):
+@pytest.mark.parametrize(
+    ("size", "page_message"),
+    [
+        # A page post of this size is read, and its answer is over the item's own limit.
+        (20 * 1024, "Please shorten this answer to 500 characters or fewer."),
+        (300 * 1024, "That was more than an answer can hold. Nothing was changed."),
+    ],
+    ids=["over the autosave limit", "over the app's limit"],
+)
+def test_oversized_bodies_are_refused(size, page_message, jonah, db):
     browser, csrf, invitation_id = jonah
     body = {"instrument": "life_context", "item": "anything_else", "value": "x" * size}
     response = browser.post("/q/autosave", json=body, headers={"X-CSRFToken": csrf})
@@ -113,6 +123,7 @@ def test_oversized_bodies_are_refused(size, jonah, db):
     assert "more than an answer can hold" in response.get_json()["error"]
     page = browser.post("/q/life_context", data={"csrf_token": csrf, "item_anything_else": "x" * size})
     assert page.status_code == 400
+    assert page_message in html.unescape(page.get_data(as_text=True))
     assert stored(db, invitation_id) == SAVED
 
 
@@ -162,13 +173,75 @@ def test_page_post_with_bad_text_saves_nothing(text, message, jonah, db):
     assert stored(db, invitation_id) == SAVED
 
 
-def test_unknown_fields_in_a_page_post_are_ignored(jonah, db):
+@pytest.mark.parametrize(
+    "unknown",
+    [{"item_nope": "1"}, {"item_afraid": "4"}, {"item_nope": "1", "item_afraid": "4"}],
+    ids=["an item of no questionnaire", "another questionnaire's item", "both"],
+)
+def test_page_post_naming_an_unknown_item_is_refused_whole_and_keeps_what_was_saved(unknown, jonah, db):
     browser, csrf, invitation_id = jonah
     response = browser.post(
-        "/q/connection", data={"csrf_token": csrf, "item_heard_2": "2", "item_afraid": "4", "item_nope": "1"}
+        "/q/connection", data={"csrf_token": csrf, "item_heard_2": "2", "item_heard_1": "5", **unknown}
+    )
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert 'role="alert"' in page
+    assert "This page sent an answer to a question that isn't on it, so nothing from this page was saved." in page
+    assert "Your earlier answers are kept." in page
+    # The page comes back with the answers as posted, ready to save again.
+    heard_2 = page[page.index('id="q-heard_2"') :]
+    assert re.search(r'<input checked[^>]*name="item_heard_2"[^>]*value="2"', heard_2[: heard_2.index("</fieldset>")])
+    heard_1 = page[page.index('id="q-heard_1"') :]
+    assert re.search(r'<input checked[^>]*name="item_heard_1"[^>]*value="5"', heard_1[: heard_1.index("</fieldset>")])
+    # Nothing was saved from the page, and nothing saved before changed (heard_1 stays 4).
+    assert stored(db, invitation_id) == SAVED
+
+
+def test_other_fields_in_a_page_post_are_ignored(jonah, db):
+    browser, csrf, invitation_id = jonah
+    response = browser.post(
+        "/q/connection", data={"csrf_token": csrf, "item_heard_2": "2", "invitation_id": "7", "partner": "2"}
     )
     assert response.status_code == 302
     assert stored(db, invitation_id) == {**SAVED, ("connection", "heard_2"): 2}
+
+
+MALFORMED_MULTIPART = {
+    "no boundary": (
+        "multipart/form-data",
+        b'--x\r\nContent-Disposition: form-data; name="item_heard_1"\r\n\r\n2\r\n--x--\r\n',
+    ),
+    "wrong boundary": (
+        "multipart/form-data; boundary=y",
+        b'--x\r\nContent-Disposition: form-data; name="item_heard_1"\r\n\r\n2\r\n--x--\r\n',
+    ),
+    "cut off": (
+        "multipart/form-data; boundary=x",
+        b'--x\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\nab',
+    ),
+    "garbage": ("multipart/form-data; boundary=x", b"\x00\x01 not a form at all"),
+}
+
+
+@pytest.mark.parametrize(("content_type", "body"), MALFORMED_MULTIPART.values(), ids=MALFORMED_MULTIPART.keys())
+def test_a_malformed_page_post_says_it_could_not_be_read(content_type, body, jonah, db):
+    browser, _, invitation_id = jonah
+    response = browser.post("/q/connection", data=body, headers={"Content-Type": content_type})
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert "We couldn't read what your browser sent. Nothing was changed" in page
+    assert "open too long" not in page
+    assert stored(db, invitation_id) == SAVED
+
+
+def test_a_well_formed_post_without_its_token_still_asks_for_a_reload(jonah, db):
+    browser, _, invitation_id = jonah
+    body = b'--x\r\nContent-Disposition: form-data; name="item_heard_1"\r\n\r\n2\r\n--x--\r\n'
+    response = browser.post("/q/connection", data=body, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 400
+    page = html.unescape(response.get_data(as_text=True))
+    assert "open too long" in page and "couldn't read" not in page
+    assert stored(db, invitation_id) == SAVED
 
 
 @pytest.mark.parametrize("instrument_id", ["nope", "checkin", "Connection", "connection%00", "safety.yaml"])

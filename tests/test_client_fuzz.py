@@ -136,6 +136,8 @@ page_names = st.sampled_from([name for i in ASSESSED for name in field_names(i)]
 def expected_page(instrument_id: str, data: dict) -> tuple[bool, dict]:
     """(accepted, answers it saves) for a page post, from the definitions alone."""
     inst = INSTRUMENTS[instrument_id]
+    if any(name.startswith("item_") and name not in field_names(instrument_id) for name in data):
+        return False, {}  # an answer to a question not on this page: the whole page is refused
     changes = {}
     for item in inst.items:
         raw = data.get(f"item_{item.id}")

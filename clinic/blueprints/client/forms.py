@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from flask import get_template_attribute
 from markupsafe import Markup
@@ -72,6 +72,11 @@ class InstrumentForm(Form):
         """(item id, field) in the order the partner sees them."""
         for item_id in self.item_ids:
             yield item_id, self[FIELD_PREFIX + item_id]
+
+    def unknown_items(self, names: Iterable[str]) -> list[str]:
+        """Item ids a post names (item_… fields) that are not questions of this page."""
+        posted = {name[len(FIELD_PREFIX) :] for name in names if name.startswith(FIELD_PREFIX)}
+        return sorted(posted - set(self.item_ids))
 
     def answers(self) -> dict[str, int | str]:
         """What this page post says: chosen answers, and every text box as typed ("" clears it).

@@ -26,6 +26,14 @@ from instruments import AnswerError, item_order
 AUTOSAVE_MAX_BYTES = 16 * 1024
 AUTOSAVE_KEYS = {"instrument", "item", "value"}
 TOO_LARGE = "That was more than an answer can hold. Nothing was changed."
+UNREADABLE = (
+    "We couldn't read what your browser sent. Nothing was changed, and your saved answers are kept. "
+    "Please go back, reload the page and try again."
+)
+UNKNOWN_ITEMS = (
+    "This page sent an answer to a question that isn't on it, so nothing from this page was saved. "
+    "Your earlier answers are kept. Please check the answers below and save again."
+)
 ALREADY_SENT = "Your answers have already been sent, so they can no longer be changed."
 
 
@@ -92,7 +100,13 @@ def instrument(instrument_id: str):
     inst = step.instrument
     form = instrument_form(inst, item_order(inst, seed=str(invitation.id)), answers.get(inst.id, {}))
     problem = None
-    if form.validate_on_submit():
+    unknown = form.unknown_items(request.form) if form.is_submitted() else ()
+    if unknown:
+        # Refused whole, like a page with an answer off the scale: nothing on it is saved, and
+        # the page comes back with what was posted (any bad answer marked too).
+        form.validate()
+        problem = UNKNOWN_ITEMS
+    elif form.validate_on_submit():
         # On refusal the service has written nothing, and the uncommitted session is
         # dropped with the request: no rollback needed (it would unload the invitation).
         try:
@@ -229,9 +243,23 @@ def bad_request(error):
     return render_template("client/problem.html", message=error.description), 400
 
 
+def _unreadable_form_body() -> bool:
+    """A form post arrived with a body in which the parser found no field at all.
+
+    Werkzeug drops a form body it cannot parse (a broken multipart body, a wrong boundary)
+    without a word, so such a post looks like one without a CSRF token; it is not stale."""
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return False
+    return bool(request.content_length) and not request.form and not request.files
+
+
 @bp.errorhandler(CSRFError)
 def csrf_error(error):
     """A missing or stale form token: ask for a reload (saved answers are safe)."""
+    if _unreadable_form_body():
+        if _wants_json():
+            return _json_error(UNREADABLE, 400)
+        return render_template("client/problem.html", message=UNREADABLE), 400
     if _wants_json():
         return _json_error("This page has been open too long. Please reload it; your saved answers are kept.", 400)
     return render_template(
