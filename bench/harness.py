@@ -40,7 +40,7 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 DEMO_EMAIL = "demo@tandem.example"
 DEMO_PASSWORD = "tandem-demo-password"  # noqa: S105 -- the published demo sign-in (clinic/cli.py)
 # Settings of the caller's shell that must not leak into the app under test.
-CLEARED = ("TANDEM_ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DATA_KEYS", "BASE_URL", "FLASK_DEBUG")
+CLEARED = ("TANDEM_ENV", "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "AUDIT_KEY", "DATA_KEYS", "BASE_URL", "FLASK_DEBUG")
 
 
 def require_loopback(url: str) -> None:
@@ -148,6 +148,7 @@ def app_env(db_url: str, *, redis: bool, queue: str = "") -> dict[str, str]:
         TANDEM_ENV="production",
         DATABASE_URL=db_url,
         SECRET_KEY=hashlib.sha256(f"tandem-bench-secret:{name}".encode()).hexdigest(),
+        AUDIT_KEY=hashlib.sha256(f"tandem-bench-audit:{name}".encode()).hexdigest(),
         DATA_KEYS=base64.urlsafe_b64encode(hashlib.sha256(f"tandem-bench-data:{name}".encode()).digest()).decode(),
         BASE_URL="https://tandem.bench.invalid",
         MAIL_OUTBOX=tempfile.mkdtemp(prefix="tandem-bench-outbox-"),
