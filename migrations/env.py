@@ -9,10 +9,11 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-# Keep loggers the app already configured (tests capture them).
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Interpret the config file for Python logging, for `flask db upgrade` on its own. A
+# program that already handles its logs (the test suite, a server that migrates) keeps
+# its own set-up: a second handler would write to whatever stderr was at that moment.
+if config.config_file_name is not None and not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger("alembic.env")
 
 
