@@ -693,3 +693,22 @@ def test_demo_practice_pages(chromium, live_server, journey):
         steps.step(page, "library-instrument")
     finally:
         context.close()
+
+
+def test_9_the_servers_log_holds_no_password_note_or_free_text(live_server, story):
+    """Everything the server process wrote during the journeys: gunicorn's and the app's logs
+    (and, in development, the emails it prints, which carry links and names by design but
+    never a password, a note or an answer)."""
+    story.needs("links", "partner A", "partner B", "report")
+    log = live_server.log.read_text(errors="replace")
+    typed = {
+        "the therapist's password": THERAPIST["password"],
+        "the demo password": DEMO["password"],
+        "partner A's free text": NOTE_A,
+        "partner B's free text": NOTE_B,
+        "the prep notes": PREP_NOTES,
+        "the safety review note": REVIEW_NOTE,
+    }
+    assert "Starting gunicorn" in log and "Subject: " in log  # the process's output did reach this file
+    leaked = [what for what, text in typed.items() if text in log]
+    assert not leaked, f"the server log holds {', '.join(leaked)}"
