@@ -152,13 +152,22 @@ def test_search_by_label_is_case_insensitive_and_literal(client, make_practice, 
     assert "No couples match" in page
 
 
-def test_status_filter(client, make_practice, make_couple, make_assessment, db):
+def test_status_filter(client, make_practice, make_couple, make_assessment, answer_as, db):
     owner = make_practice()
     make_couple(owner, label="Quiet")
     waiting = make_couple(owner, label="Waiting couple")
     make_assessment(waiting)
     gone = make_couple(owner, label="Gone couple")
     make_assessment(gone)
+    # One partner has saved an answer but not sent: in progress.
+    started = make_couple(owner, label="Started couple")
+    _, tokens = make_assessment(started, instruments=["checkin"])
+    answer_as(tokens[1], {"checkin": {"satisfied": 4}}, submit=False)
+    # Both partners sent: completed.
+    finished = make_couple(owner, label="Finished couple")
+    _, tokens = make_assessment(finished, instruments=["checkin"])
+    for position in (1, 2):
+        answer_as(tokens[position], {"checkin": {"satisfied": 4, "close": 3, "hopeful": 5, "together": 4}})
     # Let one couple's links run out: the stored status still says waiting.
     db.session.execute(
         sa.update(Invitation)
@@ -175,14 +184,18 @@ def test_status_filter(client, make_practice, make_couple, make_assessment, db):
     db.session.commit()
     login(client, owner)
 
+    everyone = ("Quiet", "Waiting couple", "Gone couple", "Started couple", "Finished couple")
+
     def labels(status):
         page = client.get(f"/couples/?status={status}").get_data(as_text=True)
-        return {name for name in ("Quiet", "Waiting couple", "Gone couple") if name in page}
+        return {name for name in everyone if name in page}
 
     assert labels("nothing_sent") == {"Quiet"}
     assert labels("waiting") == {"Waiting couple"}
+    assert labels("in_progress") == {"Started couple"}
+    assert labels("completed") == {"Finished couple"}
     assert labels("expired") == {"Gone couple"}
-    assert labels("") == {"Quiet", "Waiting couple", "Gone couple"}
+    assert labels("") == set(everyone)
     assert client.get("/couples/?status=bogus").status_code == 200  # ignored, not an error
 
 
