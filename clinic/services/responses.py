@@ -279,7 +279,10 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
             sa.select(_couple.c.last_activity_at)
             .where(
                 _couple.c.id
-                == sa.select(_assessment.c.couple_id).where(of_assessment).correlate_except(_assessment).scalar_subquery()
+                == sa.select(_assessment.c.couple_id)
+                .where(of_assessment)
+                .correlate_except(_assessment)
+                .scalar_subquery()
             )
             .scalar_subquery(),
         )
