@@ -214,9 +214,10 @@ def unguarded(conn: sa.Connection) -> Iterator[None]:
             for table in GUARDED_TABLES:
                 conn.execute(sa.text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         return
-    names = ", ".join(f"'{t}'" for t in GUARDED_TABLES)
     triggers = conn.execute(
-        sa.text(f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({names})")  # noqa: S608
+        sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN :tables").bindparams(
+            sa.bindparam("tables", value=list(GUARDED_TABLES), expanding=True)
+        )
     ).all()
     for name, _ in triggers:
         conn.execute(sa.text(f'DROP TRIGGER "{name}"'))
