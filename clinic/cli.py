@@ -214,10 +214,42 @@ def audit_verify_command():
     click.echo(f"The audit trail is intact: {head.rows} rows, ending at row {head.last_id} ({head.last_hash}).")
 
 
+instruments_cli = click.Group("instruments", help="The questionnaire definitions.")
+
+
+@instruments_cli.command("check")
+@with_appcontext
+def instruments_check_command():
+    """Every definition loads (start-up already refuses a broken one), and every instrument
+    version that stored assessments were sent with is still installed (exits 1 if not)."""
+    from clinic import catalog
+    from clinic.models import Assessment
+
+    installed = set(catalog.registry().all())
+    used: dict[tuple[str, int], int] = {}
+    rows = db.session.execute(sa.select(Assessment.instruments).execution_options(yield_per=1000))
+    for (keys,) in rows:
+        for instrument_id, version in keys:
+            key = (str(instrument_id), int(version))
+            used[key] = used.get(key, 0) + 1
+    missing = sorted(key for key in used if key not in installed)
+    if missing:
+        names = ", ".join(f"{i} v{v} ({used[(i, v)]} assessment{'s' if used[(i, v)] != 1 else ''})" for i, v in missing)
+        raise click.ClickException(
+            f"Stored answers need instrument versions that are not installed: {names}. "
+            "Put their definition files back in the instruments folder; never delete a version that was sent."
+        )
+    click.echo(
+        f"{len(installed)} instrument versions load cleanly; "
+        f"the {len(used)} used by stored assessments are all installed."
+    )
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(create_practice_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(send_reminders_command)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(instruments_cli)
     app.cli.add_command(report_worker_command)
     app.cli.add_command(rotate_keys_command)

@@ -122,3 +122,34 @@ def test_seed_demo_is_refused_in_production(app, db):
     assert result.exit_code == 1
     assert "off in production" in result.output
     assert count(db, Practice) == 0
+
+
+def test_instruments_check_names_a_sent_version_that_is_no_longer_installed(
+    app, db, make_practice, make_couple, make_assessment, tmp_path
+):
+    from clinic import catalog
+    from instruments import load_registry
+    from instruments.loader import definition_files
+
+    couple = make_couple(make_practice())
+    make_assessment(couple, instruments=["checkin", "safety"])
+    make_assessment(couple, instruments=["checkin"], occasion="Week 2")
+    result = app.test_cli_runner().invoke(args=["instruments", "check"])
+    assert result.exit_code == 0, result.output
+    assert "the 2 used by stored assessments are all installed" in result.output
+
+    # A practice's folder without the check-in's file: the couple's answers could not be read.
+    folder = tmp_path / "instruments"
+    folder.mkdir()
+    for path in definition_files():
+        if not path.name.startswith("checkin-"):
+            (folder / path.name).write_text(path.read_text())
+    saved = app.extensions[catalog.EXTENSION_KEY]
+    app.extensions[catalog.EXTENSION_KEY] = load_registry(str(folder))
+    try:
+        result = app.test_cli_runner().invoke(args=["instruments", "check"])
+    finally:
+        app.extensions[catalog.EXTENSION_KEY] = saved
+    assert result.exit_code == 1
+    assert "not installed: checkin v1 (2 assessments)." in result.output
+    assert "safety" not in result.output.split("installed:")[1]
