@@ -585,7 +585,7 @@ def _load_report(couple_id: int, report_id: int) -> Report:
 @bp.route("/<int:couple_id>/reports/<int:report_id>")
 @login_required
 def report(couple_id: int, report_id: int):
-    """Where a PDF stands: preparing (the page refreshes itself), ready, or failed."""
+    """Where a PDF stands: preparing (a small script asks again; "Check again" without it), ready, or failed."""
     report = _load_report(couple_id, report_id)
     couple = report.couple
     if jobs.expire_if_stale(report):
