@@ -94,9 +94,10 @@ def record(
 ) -> AuditEvent:
     """Append one event (flushed with the caller's transaction, committed with it).
 
-    Three statements: read (and on PostgreSQL lock) the head, insert the row, move the
-    head. The head's row lock serialises appends, so two requests never chain onto the
-    same row, and the next id is the head's plus one (ids have no gaps).
+    Three statements: claim the next id by moving the head's id on (an UPDATE … RETURNING,
+    which takes the head's row lock on PostgreSQL and the write lock on SQLite, so two
+    appends — a request and a report thread — never chain onto the same row), insert the
+    row, then seal the head with the row's hash. Ids have no gaps.
     """
     if actor is None:
         if has_request_context() and current_user and current_user.is_authenticated:
@@ -105,13 +106,17 @@ def record(
         else:
             actor = "anonymous" if has_request_context() else "system"
     key = _key()
-    read_head = sa.select(AuditHead.last_id, AuditHead.last_hash).where(AuditHead.id == HEAD_ID)
-    if db.session.get_bind().dialect.name == "postgresql":
-        read_head = read_head.with_for_update()
-    head = db.session.execute(read_head).first()
-    last_id, previous = head if head else (0, GENESIS)
+    table = AuditHead.__table__
+    claim = (
+        table.update()
+        .where(table.c.id == HEAD_ID)
+        .values(last_id=table.c.last_id + 1)
+        .returning(table.c.last_id, table.c.last_hash)
+    )
+    head = db.session.execute(claim).first()
+    next_id, previous = head if head else (1, GENESIS)
     event = AuditEvent(
-        id=last_id + 1,
+        id=next_id,
         at=utcnow(),
         practice_id=practice_id,
         actor_id=actor_id,
@@ -127,7 +132,6 @@ def record(
     db.session.add(event)
     db.session.flush()
     values = {"last_id": event.id, "last_hash": event.hash, "mac": head_mac(event.id, event.hash, key)}
-    table = AuditHead.__table__
     if head:
         db.session.execute(table.update().where(table.c.id == HEAD_ID).values(values))
     else:

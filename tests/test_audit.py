@@ -324,3 +324,38 @@ def test_the_migration_refuses_to_rekey_an_altered_trail(empty_database_url, cap
         # Nothing was changed: the rows are as they were, and no head or trigger was made.
         assert "audit_head" not in sa.inspect(db.engine).get_table_names()
         db.engine.dispose()
+
+
+def test_appends_from_several_threads_chain_one_after_another(app, db):
+    """A request and a report thread (the in-process pool on the SQLite default) append at the
+    same moment: each claims its own id, and the chain still verifies."""
+    import threading
+
+    from clinic.extensions import db as database
+
+    audit.record("before.threads")
+    database.session.commit()
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def append(n: int) -> None:
+        with app.app_context():
+            try:
+                start.wait(timeout=10)
+                for _ in range(5):
+                    audit.record("thread.event", target=f"thread:{n}")
+                    database.session.commit()
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+            finally:
+                database.session.remove()
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    database.session.expire_all()
+    assert database.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent)) == 31
+    assert audit.verify() == []
