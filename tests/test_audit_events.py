@@ -193,6 +193,23 @@ def invitation_reminded(w):
     return [clinician(w, "therapist", "invitation.reminded", couple=True, target=f"invitation:{invitation_id}")]
 
 
+def invitation_reminder_failed(w):
+    """The mail server refuses the reminder: the link it made is taken back, and the trail says so."""
+    import smtplib
+    from unittest import mock
+
+    invitation_id = w.open_invitations[1]
+    url = f"/couples/{w.couple_id}/invitations/{invitation_id}/remind"
+    refused = smtplib.SMTPDataError(554, b"refused")
+    with mock.patch("clinic.services.invitations.send_email", side_effect=refused):
+        assert w.browser("therapist").post_form(url).status_code == 302
+    target = f"invitation:{invitation_id}"
+    return [
+        clinician(w, "therapist", "invitation.reminded", couple=True, target=target),
+        clinician(w, "therapist", "invitation.reminder_failed", couple=True, target=target),
+    ]
+
+
 def couple_exported(w):
     assert w.browser("therapist").get(f"/couples/{w.couple_id}/export").status_code == 200
     return [clinician(w, "therapist", "couple.exported", couple=True, target=f"couple:{w.couple_id}")]
@@ -330,6 +347,7 @@ EVENTS: list[Callable[[World], list[Row]]] = [
     invitation_revoked,
     invitation_reissued,
     invitation_reminded,
+    invitation_reminder_failed,
     couple_exported,
     couple_deleted,
     settings_changed,

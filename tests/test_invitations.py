@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from clinic.db_types import utcnow
-from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitation, InvitationLink, Practice
+from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitation, InvitationLink, Partner, Practice
 from clinic.services import invitations
 from clinic.tokens import hash_token
 from tests.conftest import CSRF_META, login
@@ -345,7 +345,11 @@ def test_a_refused_reminder_now_leaves_the_link_as_it_was(
     fresh = db.session.get(Invitation, invitation.id)
     assert fresh.reminders_sent == 0 and fresh.last_sent_at is None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(InvitationLink)) == 0
-    assert not db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "invitation.reminded"))
+    # The trail is append-only: the link it made is recorded, and so is its taking back.
+    actions = db.session.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.action.like("invitation.remind%")).order_by(AuditEvent.id)
+    ).all()
+    assert actions == ["invitation.reminded", "invitation.reminder_failed"]
     assert partner_can_answer(browser, csrf, 3)
     assert make_client().get(f"/l/{tokens[1]}").status_code == 302
 
@@ -401,6 +405,7 @@ class _Flaky:
         self.refuse: set[int] = set()
         self.seen = 0
         self.messages: list = []
+        self.on_message = None  # called (in the server's thread) after each accepted message
 
     async def handle_DATA(self, server, session, envelope):
         self.seen += 1
@@ -409,6 +414,8 @@ class _Flaky:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         self.messages.append(message)
+        if self.on_message:
+            self.on_message(self.seen)
         return "250 Message accepted"
 
 
@@ -430,6 +437,37 @@ def flaky_smtp(app):
     finally:
         app.config.update(saved)
         controller.stop()
+
+
+def test_a_reminder_goes_to_the_address_stored_when_it_is_sent(
+    app, owner, make_couple, make_assessment, flaky_smtp, db
+):
+    """A run takes a while: a partner's address changed (or removed) by the therapist meanwhile
+    is the one used, and a link reissued meanwhile gets no extra reminder link."""
+    first, second = make_couple(owner), make_couple(owner)
+    ids = []
+    for couple in (first, second):
+        assessment, _ = make_assessment(couple)
+        ids += [invitation.id for invitation in assessment.invitations]
+    age(db, ids, 4)
+    partners = sorted(
+        db.session.scalars(sa.select(Partner).where(Partner.couple_id == second.id)), key=lambda p: p.position
+    )
+    old = [p.email for p in partners]
+    engine = db.engine
+
+    def therapist_edits_the_second_couple(seen: int) -> None:
+        if seen == 1:  # while the first couple's reminders go out
+            with engine.begin() as conn:
+                conn.execute(sa.update(Partner).where(Partner.id == partners[0].id).values(email="new.a@example.org"))
+                conn.execute(sa.update(Partner).where(Partner.id == partners[1].id).values(email=None))
+
+    flaky_smtp.on_message = therapist_edits_the_second_couple
+    output = run_reminders(app)
+    assert "Sent 3 reminders." in output
+    recipients = [m["X-Envelope-To"] for m in flaky_smtp.messages]
+    assert recipients[-1] == "new.a@example.org"
+    assert not set(old) & set(recipients)  # neither old address got a link
 
 
 def test_a_refused_reminder_leaves_the_others_sent_counted_and_working_and_is_retried(

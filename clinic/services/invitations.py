@@ -226,8 +226,9 @@ def _link_email(invitation: Invitation, raw: str, *, reminder: bool) -> _Email:
     if not partner.email:
         raise InvitationError(f"There is no email address for {partner.display_name}.")
     couple = invitation.assessment.couple
-    practice = db.session.get(Practice, couple.practice_id)
-    clinician = db.session.get(Clinician, couple.clinician_id)
+    # As stored now: a long reminder run must not use a practice name read minutes ago.
+    practice = db.session.get(Practice, couple.practice_id, populate_existing=True)
+    clinician = db.session.get(Clinician, couple.clinician_id, populate_existing=True)
     context = {
         "partner": partner,
         "practice": practice,
@@ -283,6 +284,7 @@ def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | N
     # same partner at once send one reminder, not two.
     conditions = [
         row.id == invitation.id,
+        row.token_hash == invitation.token_hash,  # not reissued since it was loaded
         row.reminders_sent == seen,
         row.submitted_at.is_(None),
         row.revoked_at.is_(None),
@@ -297,6 +299,9 @@ def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | N
         raise InvitationError("This link changed just now. Please reload the page and try again.")
     link = InvitationLink(invitation_id=invitation.id, token_hash=digest, created_at=now)
     db.session.add(link)
+    # Recorded with the link it made: no live link exists that the trail does not know of.
+    where = {"couple_id": couple.id, "practice_id": couple.practice_id, "target": f"invitation:{invitation.id}"}
+    audit.record("invitation.reminded", **where)
     db.session.commit()
     try:
         send_email(message.to, message.subject, message.body)
@@ -307,17 +312,12 @@ def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | N
             .where(row.id == invitation.id, row.reminders_sent > 0)
             .values(reminders_sent=row.reminders_sent - 1, last_sent_at=previous_sent_at)
         )
+        # The trail is append-only: the failure is a row of its own, after the one above.
+        audit.record("invitation.reminder_failed", **where)
         db.session.commit()
         raise
     set_committed_value(invitation, "reminders_sent", seen + 1)
     set_committed_value(invitation, "last_sent_at", now)
-    audit.record(
-        "invitation.reminded",
-        couple_id=couple.id,
-        practice_id=couple.practice_id,
-        target=f"invitation:{invitation.id}",
-    )
-    db.session.commit()
 
 
 @dataclass(frozen=True)
@@ -336,35 +336,51 @@ def send_due_reminders(now: datetime | None = None) -> ReminderRun:
     """
     now = now or utcnow()
     last_contact = sa.func.coalesce(Invitation.last_sent_at, Invitation.created_at)
-    rows = db.session.execute(
-        sa.select(Invitation, Practice.reminder_after_days, Practice.reminder_max, last_contact)
-        .join(Invitation.partner)
-        .join(Invitation.assessment)
-        .join(Assessment.couple)
-        .join(Practice, Practice.id == Couple.practice_id)
-        .where(
-            Invitation.submitted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at > now,
-            Partner.email.is_not(None),
-            Couple.archived.is_(False),
-            Invitation.reminders_sent < Practice.reminder_max,
+
+    def due(*where: sa.ColumnElement[bool]) -> sa.Select:
+        return (
+            sa.select(Invitation, Practice.reminder_after_days, Practice.reminder_max, last_contact)
+            .join(Invitation.partner)
+            .join(Invitation.assessment)
+            .join(Assessment.couple)
+            .join(Practice, Practice.id == Couple.practice_id)
+            .where(
+                Invitation.submitted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+                Invitation.expires_at > now,
+                Partner.email.is_not(None),
+                Couple.archived.is_(False),
+                Invitation.reminders_sent < Practice.reminder_max,
+                *where,
+            )
+            .options(
+                contains_eager(Invitation.partner),
+                contains_eager(Invitation.assessment).contains_eager(Assessment.couple),
+            )
         )
-        .options(
-            contains_eager(Invitation.partner),
-            contains_eager(Invitation.assessment).contains_eager(Assessment.couple),
-        )
-        .order_by(Invitation.id)
-    ).all()
-    due = [(invitation, days, most) for invitation, days, most, last in rows if last + timedelta(days=days) <= now]
+
+    rows = db.session.execute(due().order_by(Invitation.id)).all()
+    ids = [invitation.id for invitation, days, _, last in rows if last + timedelta(days=days) <= now]
     db.session.commit()  # end the read: each reminder below is its own transaction
     sent = failed = skipped = 0
-    for invitation, days, most in due:
-        # Still due as the row stands when it is sent (it may have changed since the read above).
+    for invitation_id in ids:
+        # Read again just before sending: a run can take minutes, and the partner's address,
+        # the couple or the link may have changed meanwhile (the email goes to what is stored now).
+        fresh = db.session.execute(due(Invitation.id == invitation_id)).first()
+        if fresh is None:  # submitted, revoked, archived, address removed, ... since the first read
+            db.session.commit()
+            skipped += 1
+            continue
+        invitation, days, most, _ = fresh
+        # The query's conditions were checked as stored now; the objects may hold older values.
+        db.session.refresh(invitation, ["token_hash", "expires_at", "reminders_sent", "last_sent_at"])
+        db.session.refresh(invitation.partner, ["email", "display_name"])
+        # Still due as the row stands when it is sent (checked again by the counting UPDATE).
         still_due = sa.and_(Invitation.reminders_sent < most, last_contact <= now - timedelta(days=days))
         try:
             send_reminder(invitation, only_if=still_due)
         except InvitationError:
+            db.session.rollback()
             skipped += 1
         except MAIL_ERRORS as exc:
             failed += 1
