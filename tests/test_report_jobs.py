@@ -245,3 +245,32 @@ def test_report_worker_loads_weasyprint_in_the_parent(app):
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_a_stale_page_view_never_undoes_a_pdf_that_was_just_finished(app, client, answered, db, lost_jobs):
+    """The page read the row as still rendering, the worker finished a moment later: the
+    finished PDF stays ready (the stale check is a conditional update, not a blind write)."""
+    owner, couple = answered
+    browser = login(client, owner)
+    report_id = ask(browser, couple)
+    age(db, report_id, app, status=ReportStatus.RENDERING)
+    report = db.session.get(Report, report_id)
+    assert jobs.is_stale(report)  # what the page saw
+    # The worker finishes in between (another connection).
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(Report).where(Report.id == report_id).values(status=ReportStatus.READY, pdf=None))
+    assert jobs.expire_if_stale(report) is False
+    db.session.commit()
+    assert status_of(db, report_id) == ReportStatus.READY
+
+
+def test_a_job_reached_after_the_time_limit_is_not_rendered(app, client, answered, db, lost_jobs):
+    """Its page already says it failed and offers to try again: rendering it now would only
+    add a second render beside the retry."""
+    owner, couple = answered
+    report_id = ask(login(client, owner), couple)
+    age(db, report_id, app)
+    lost_jobs.undo()
+    jobs.render_report(report_id)
+    assert status_of(db, report_id) == ReportStatus.QUEUED  # not claimed, not rendered
+    assert db.session.scalar(sa.select(Report.pdf).where(Report.id == report_id)) is None

@@ -74,12 +74,18 @@ def is_stale(report: Report) -> bool:
 
 
 def expire_if_stale(report: Report) -> bool:
-    """Mark a report whose job was lost as failed (True if it was); the caller commits."""
+    """Mark a report whose job was lost as failed (True if it was); the caller commits.
+
+    Conditional on the row as stored: a worker that finished a moment ago keeps its PDF."""
     if not is_stale(report):
         return False
-    report.status = ReportStatus.FAILED
-    report.finished_at = utcnow()
-    return True
+    expired = db.session.execute(
+        sa.update(Report)
+        .where(Report.id == report.id, Report.status.in_(PENDING), Report.requested_at < stale_before())
+        .values(status=ReportStatus.FAILED, finished_at=utcnow())
+    )
+    db.session.refresh(report, ["status", "finished_at"])
+    return expired.rowcount == 1
 
 
 def request_report(couple: Couple, *, kind: ReportKind, appendix: bool) -> tuple[Report, bool]:
@@ -210,9 +216,11 @@ def render_report(report_id: int) -> None:
     from clinic.reports.context import cache_key
     from clinic.reports.pdf import render_pdf
 
+    # A job reached only after the time limit is not rendered: its page already says it
+    # failed and offers to try again (which makes a new job).
     claimed = db.session.execute(
         sa.update(Report)
-        .where(Report.id == report_id, Report.status == ReportStatus.QUEUED)
+        .where(Report.id == report_id, Report.status == ReportStatus.QUEUED, Report.requested_at >= stale_before())
         .values(status=ReportStatus.RENDERING)
     )
     db.session.commit()
