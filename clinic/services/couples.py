@@ -90,9 +90,11 @@ def set_archived(couple: Couple, archived: bool) -> None:
     """Archive a couple (its open links stop working) or bring it back."""
     from clinic.services import invitations
 
-    couple.archived = archived
+    # Invitations first, then the couple: the order autosave takes its row locks in (an
+    # answer saved as the couple is archived waits instead of deadlocking on PostgreSQL).
     if archived:
         invitations.revoke_all_open(couple)
+    couple.archived = archived
     db.session.flush()
     audit.record(
         "couple.archived" if archived else "couple.unarchived",
