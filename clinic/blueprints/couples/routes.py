@@ -1,6 +1,5 @@
 import json
 import logging
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, NamedTuple
@@ -418,7 +417,7 @@ def _deliver(invitation: Invitation, raw: str) -> str:
         return "no_email"
     try:
         invitations.send_link(invitation, raw)
-    except (smtplib.SMTPException, OSError):
+    except invitations.MAIL_ERRORS:
         # The message (and its link) must not reach the log; the failure class is enough.
         log.warning("could not send a partner link email", exc_info=False)
         return "failed"
@@ -539,7 +538,7 @@ def remind(couple_id: int, invitation_id: int):
     except invitations.InvitationError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-    except (smtplib.SMTPException, OSError):
+    except invitations.MAIL_ERRORS:
         db.session.rollback()
         log.warning("could not send a reminder email")
         flash("The reminder could not be sent: the mail server did not accept it. Please try again later.", "error")
