@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from clinic.models import Assessment, SafetyReview
 from tests.conftest import login
-from tests.tiny_catalog import TINY_A, TINY_B, tiny  # noqa: F401 -- tiny is a fixture
+from tests.tiny_catalog import TINY_A, TINY_B, tiny, tiny_over_time  # noqa: F401 -- tiny is a fixture
 
 
 def text_of(html: str) -> str:
@@ -358,17 +358,7 @@ def test_shared_items_are_listed_firmest_first_not_in_file_order(client, setup, 
     )
 
 
-# Two tiny assessments, the engine's worked example (tests/instruments/test_change.py):
-# heard: SD 0.7, r 0.85 -> SE = 0.7 x sqrt(0.15) = 0.27111; one score S_diff = sqrt(2) x SE = 0.38341,
-# a gap's S = 2 x SE = 0.54222. total: SD 0.5, r 0.9 -> SE = 0.15811, S_diff = 0.22361.
-HEARD_HIGH = {"heard_1": 4, "heard_2": 2, "heard_3": 5}  # (4 + 4 + 5) / 3 = 4.33
-HEARD_LOW = {"heard_1": 2, "heard_2": 1, "heard_3": 3}  # (2 + 5 + 3) / 3 = 3.33
-# Intake: A HIGH, B LOW; week 4: both HIGH.
-# A 4.33 -> 4.33: +0.00, RCI 0.00. B 3.33 -> 4.33: +1.00, RCI 1.0 / 0.38341 = 2.61 > 1.96: improved.
-# Gap 1.00 -> 0.00: -1.00 / 0.54222 = -1.84: closer, but not reliably.
-# warmth (no psychometrics): A (2 + 1) / 2 = 1.50 -> 4.00, B (1 + 5) / 2 = 3.00 -> 4.00, gap 1.50 -> 0.00.
-# total: A (4 + 4 + 5 + 2 + 1) / 5 = 3.20 -> 4.20, B (2 + 5 + 3 + 1 + 5) / 5 = 3.20 -> 4.20:
-# +1.00 / 0.22361 = RCI 4.47 each: improved; gap 0.00 -> 0.00, RCI 0.00.
+# Two tiny assessments: the worked example in tests/tiny_catalog.py (tiny_over_time).
 
 
 @pytest.mark.usefixtures("tiny")
@@ -376,16 +366,7 @@ def test_tiny_change_over_time_judges_reliable_change_only_where_there_are_psych
     client, setup, make_assessment, answer_as, db
 ):
     owner, couple = setup
-    first, tokens = make_assessment(couple, instruments=["tiny"], occasion="Intake")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 2, "warm_2": 5}})
-    answer_as(tokens[2], {"tiny": HEARD_LOW | {"warm_1": 1, "warm_2": 1}})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=28))
-    )
-    db.session.commit()
-    _, tokens = make_assessment(couple, instruments=["tiny"], occasion="Week 4")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
-    answer_as(tokens[2], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
+    tiny_over_time(db, couple, make_assessment, answer_as)
     html = login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True)
 
     assert (

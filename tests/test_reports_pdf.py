@@ -30,7 +30,7 @@ from clinic.results import load_couple_results
 from clinic.services import accounts, couples, invitations, responses, safety
 from instruments import AnswerError
 from tests.conftest import PASSWORD
-from tests.tiny_catalog import TINY_A, TINY_B, tiny  # noqa: F401 -- tiny is a fixture
+from tests.tiny_catalog import TINY_A, TINY_B, tiny, tiny_over_time  # noqa: F401 -- tiny is a fixture
 
 # Check-in, 1-5 agreement, mean, bands: <2.5 Struggling (concern), <3.5 Mixed, else Good.
 CHECKIN_A = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}  # 16/4 = 4.00 -> Good
@@ -437,12 +437,7 @@ def test_life_context_is_each_partners_latest_and_says_from_when(
 
 # The engine's tiny instrument (tests/tiny_catalog.py), two assessments: the worked example of
 # tests/instruments/test_change.py and tests/test_couple_view.py, on paper.
-# heard: SD 0.7, r 0.85 -> SE 0.27111, S_diff 0.38341, a gap's S 0.54222; total: SD 0.5, r 0.9 -> S_diff 0.22361.
-HEARD_HIGH = {"heard_1": 4, "heard_2": 2, "heard_3": 5}  # (4 + 4 + 5) / 3 = 4.33
-HEARD_LOW = {"heard_1": 2, "heard_2": 1, "heard_3": 3}  # (2 + 5 + 3) / 3 = 3.33
-# A 4.33 -> 4.33 (RCI 0.00); B 3.33 -> 4.33: 1.0 / 0.38341 = RCI 2.61, improved; gap 1.00 -> 0.00, RCI -1.84.
-# warmth (no psychometrics): A 1.50 -> 4.00, B 3.00 -> 4.00, gap 1.50 -> 0.00.
-# total: 3.20 -> 4.20 for both: 1.0 / 0.22361 = RCI 4.47, improved; gap 0.00 -> 0.00, RCI 0.00.
+# The numbers are worked in tests/tiny_catalog.py (tiny_over_time).
 
 
 @pytest.mark.usefixtures("tiny")
@@ -451,16 +446,7 @@ def test_tiny_report_shows_reliable_change_where_there_are_psychometrics(
 ):
     owner = make_practice()
     couple = make_couple(owner, names=("Robin", "Sasha"))
-    first, tokens = make_assessment(couple, instruments=["tiny"], occasion="Intake")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 2, "warm_2": 5}})
-    answer_as(tokens[2], {"tiny": HEARD_LOW | {"warm_1": 1, "warm_2": 1}})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=28))
-    )
-    db.session.commit()
-    _, tokens = make_assessment(couple, instruments=["tiny"], occasion="Week 4")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
-    answer_as(tokens[2], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
+    tiny_over_time(db, couple, make_assessment, answer_as)
     text = text_of(pdf.render_pdf(context_for(couple, "clinician")))
     part = between(text, "Change since the previous assessment", "Suggested focus")
     # Pursuing (not answered at either assessment) is left out of the report.
