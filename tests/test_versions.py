@@ -22,6 +22,7 @@ from clinic import catalog
 from clinic.models import Assessment
 from instruments.loader import DEFINITIONS
 from tests.conftest import login
+from tests.test_couple_view import row, text_of
 
 HEADER = """\
 id: pulse
@@ -97,19 +98,6 @@ ROW_V1 = "Closeness pulse 4.67 Near 3.00 Partway -1.67 33% shared strengths"
 ROW_V2 = "Closeness pulse 3.33 Middling 2.33 Distant -1.00 0% shared strengths"
 
 LINK = re.compile(r'value="http://localhost/l/([A-Za-z0-9_\-]+)"')
-
-
-def text_of(html: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
-
-
-def row(html: str, label: str) -> str:
-    """The text of the first table row whose header starts with `label`."""
-    for match in re.finditer(r"<tr[^>]*>(.*?)</tr>", html, re.S):
-        cells = text_of(match.group(1))
-        if cells.startswith(label):
-            return cells
-    raise AssertionError(f"no row {label!r}")
 
 
 @pytest.fixture
