@@ -259,21 +259,31 @@ def outbox(app):
 
 
 class _Collector:
-    """An aiosmtpd handler that keeps every message it is handed."""
+    """An aiosmtpd handler that keeps every message it is handed, refuses the ones whose
+    numbers (from 1) are in `refuse`, and calls `on_message(number)` (in the server's
+    thread) after each one it accepts."""
 
     def __init__(self):
         self.messages: list[email.message.EmailMessage] = []
+        self.refuse: set[int] = set()
+        self.seen = 0
+        self.on_message = None
 
     async def handle_DATA(self, server, session, envelope):
+        self.seen += 1
+        if self.seen in self.refuse:
+            return "554 5.7.1 Message refused"
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
         self.messages.append(message)
+        if self.on_message:
+            self.on_message(self.seen)
         return "250 Message accepted"
 
 
-@pytest.fixture
-def smtp(app):
-    """A real SMTP server on loopback; the app sends to it during the test."""
+@contextlib.contextmanager
+def _smtp_server(app):
+    """A real SMTP server on loopback that the app sends to while the block runs."""
     from aiosmtpd.controller import Controller
 
     with socket.socket() as probe:
@@ -285,10 +295,24 @@ def smtp(app):
     saved = {k: app.config[k] for k in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL")}
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USE_SSL=False)
     try:
-        yield handler.messages
+        yield handler
     finally:
         app.config.update(saved)
         controller.stop()
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on loopback; the app sends to it during the test (its messages)."""
+    with _smtp_server(app) as handler:
+        yield handler.messages
+
+
+@pytest.fixture
+def flaky_smtp(app):
+    """The same server, handed over whole: a test sets `refuse` and `on_message`."""
+    with _smtp_server(app) as handler:
+        yield handler
 
 
 @pytest.fixture

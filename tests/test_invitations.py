@@ -1,9 +1,6 @@
 """Assessments and the partners' links: made once, emailed, reissued, revoked, reminded."""
 
-import email
-import email.policy
 import re
-import socket
 from datetime import timedelta
 
 import pytest
@@ -396,47 +393,6 @@ def run_reminders(app, *, exit_code: int = 0):
     result = app.test_cli_runner().invoke(args=["send-reminders"])
     assert result.exit_code == exit_code, result.output
     return result.output
-
-
-class _Flaky:
-    """An aiosmtpd handler that refuses the messages whose numbers (from 1) are in `refuse`."""
-
-    def __init__(self):
-        self.refuse: set[int] = set()
-        self.seen = 0
-        self.messages: list = []
-        self.on_message = None  # called (in the server's thread) after each accepted message
-
-    async def handle_DATA(self, server, session, envelope):
-        self.seen += 1
-        if self.seen in self.refuse:
-            return "554 5.7.1 Message refused"
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        message["X-Envelope-To"] = ", ".join(envelope.rcpt_tos)
-        self.messages.append(message)
-        if self.on_message:
-            self.on_message(self.seen)
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def flaky_smtp(app):
-    """A real SMTP server on loopback that refuses the messages the test names."""
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = _Flaky()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    saved = {k: app.config[k] for k in ("MAIL_SERVER", "MAIL_PORT", "MAIL_USE_TLS", "MAIL_USE_SSL")}
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, MAIL_USE_TLS=False, MAIL_USE_SSL=False)
-    try:
-        yield handler
-    finally:
-        app.config.update(saved)
-        controller.stop()
 
 
 def test_a_reminder_goes_to_the_address_stored_when_it_is_sent(
