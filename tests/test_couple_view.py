@@ -427,10 +427,9 @@ def test_partial_data_notice_names_who_submitted_and_who_is_awaited(
         assert overall == "How things feel overall not submitted 2.25 Struggling — —"
 
 
-def test_life_context_is_each_partners_latest_submitted_and_says_from_when(
-    client, setup, make_assessment, answer_as, db
-):
-    owner, couple = setup
+def life_context_at_two_occasions(db, couple, make_assessment, answer_as):
+    """Both partners answer life context at an intake six weeks ago; at week 6 only A has sent.
+    Returns the two assessments (intake, week 6)."""
     first, tokens = make_assessment(couple, instruments=["life_context"], occasion="Intake")
     answer_as(tokens[1], {"life_context": {"work": 3, "money": 3, "anything_else": "Old news."}})
     answer_as(tokens[2], {"life_context": {"work": 2, "money": 3, "anything_else": "My mother is ill."}})
@@ -441,6 +440,14 @@ def test_life_context_is_each_partners_latest_submitted_and_says_from_when(
     second, tokens = make_assessment(couple, instruments=["life_context"], occasion="Week 6")
     answer_as(tokens[1], {"life_context": {"work": 1, "money": 2}})  # Sasha has not submitted week 6
     db.session.refresh(first)
+    return first, second
+
+
+def test_life_context_is_each_partners_latest_submitted_and_says_from_when(
+    client, setup, make_assessment, answer_as, db
+):
+    owner, couple = setup
+    first, second = life_context_at_two_occasions(db, couple, make_assessment, answer_as)
     html = login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True)
     part = html.split('id="context-heading"')[1].split("</section>")[0]
     # Robin's week-6 answers beside Sasha's intake answers, never "—" for Sasha.

@@ -30,6 +30,7 @@ from clinic.results import load_couple_results
 from clinic.services import accounts, couples, invitations, responses, safety
 from instruments import AnswerError
 from tests.conftest import PASSWORD
+from tests.test_couple_view import life_context_at_two_occasions
 from tests.tiny_catalog import TINY_A, TINY_B, tiny, tiny_over_time  # noqa: F401 -- tiny is a fixture
 
 # Check-in, 1-5 agreement, mean, bands: <2.5 Struggling (concern), <3.5 Mixed, else Good.
@@ -412,16 +413,7 @@ def test_life_context_is_each_partners_latest_and_says_from_when(
 ):
     owner = make_practice()
     couple = make_couple(owner, names=("Robin", "Sasha"))
-    first, tokens = make_assessment(couple, instruments=["life_context"], occasion="Intake")
-    answer_as(tokens[1], {"life_context": {"work": 3, "money": 3}})
-    answer_as(tokens[2], {"life_context": {"work": 2, "money": 3}})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=42))
-    )
-    db.session.commit()
-    second, tokens = make_assessment(couple, instruments=["life_context"], occasion="Week 6")
-    answer_as(tokens[1], {"life_context": {"work": 1, "money": 2}})  # Sasha has not submitted week 6
-    db.session.refresh(first)
+    first, second = life_context_at_two_occasions(db, couple, make_assessment, answer_as)
     ctx = context_for(couple, "clinician")
     assert ctx["life_context"]["occasion"] is None  # the two partners' answers come from different assessments
     text = text_of(pdf.render_pdf(ctx))
