@@ -26,7 +26,6 @@ from instruments import (
     GapChange,
     Instrument,
     ItemComparison,
-    Measure,
     ReliableChange,
     Result,
     SafetyFlag,
@@ -79,10 +78,6 @@ class InstrumentResults:
     @property
     def both(self) -> bool:
         return self.comparison is not None
-
-    def axis(self, measure: Measure) -> tuple[float, float]:
-        """The lowest and highest possible score of one of this instrument's measures."""
-        return axis_of(self.instrument, measure)
 
 
 @dataclass(frozen=True)
@@ -174,15 +169,6 @@ def measure_score(result: Result | None, measure_id: str) -> ScoreResult | None:
     return result.scores.get(measure_id) or result.totals.get(measure_id)
 
 
-def axis_of(instrument: Instrument, measure: Measure) -> tuple[float, float]:
-    """The lowest and highest possible score of a subscale or total (as the engine scores it):
-    a mean spans its scale, a sum items x scale."""
-    items = instrument.items_of(measure.id)
-    scale = instrument.scale_of(items[0])  # the schema guarantees one scale per measure
-    n = len(items) if measure.method == "sum" else 1
-    return float(scale.low * n), float(scale.high * n)
-
-
 def comparison_svg(row: InstrumentResults, names: tuple[str, str], *, compact: bool = False) -> str | None:
     """The dumbbell charts of every subscale and total of one instrument (couple view and report):
     one chart per group of measures sharing an axis, so a sum and a mean, or two scales, never
@@ -210,7 +196,7 @@ def _comparison_svg(row: InstrumentResults, names: tuple[str, str], compact: boo
     for measure in row.instrument.measures():
         a, b = (measure_score(row.results[pos], measure.id) for pos in (1, 2))
         line = (measure.label, a.value if a else None, b.value if b else None)
-        groups.setdefault(axis_of(row.instrument, measure), []).append(line)
+        groups.setdefault(row.instrument.possible(measure.id), []).append(line)
     title = row.instrument.title
     svgs = []
     for (low, high), lines in groups.items():
@@ -229,7 +215,7 @@ def trend_svg(trend: Trend, names: tuple[str, str], *, compact: bool = False) ->
 
 
 def _trend_svg(trend: Trend, names: tuple[str, str], compact: bool) -> str:
-    low, high = axis_of(trend.instrument, trend.instrument.measure(trend.measure_id))
+    low, high = trend.instrument.possible(trend.measure_id)
     series = [(p.occasion, p.values[1], p.values[2]) for p in trend.points]
     title = f"{trend.instrument.title}: {trend.label}"
     return charts.trend(series, low=low, high=high, title=title, names=names, compact=compact)

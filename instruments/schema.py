@@ -382,6 +382,15 @@ class Instrument(_Model):
             raise KeyError(f"{item.id} is a text item and has no scale")
         return self.scales[item.scale]
 
+    def possible(self, measure_id: str) -> tuple[float, float]:
+        """Return the lowest and highest possible score of a subscale or total: a mean spans
+        its scale, a sum (prorated to every item) the items times the scale."""
+        measure = self.measure(measure_id)
+        items = self.items_of(measure_id)
+        scale = self.scale_of(items[0])  # the schema guarantees one scale per measure
+        n = len(items) if measure.method == "sum" else 1
+        return float(scale.low * n), float(scale.high * n)
+
     def items_of(self, measure_id: str) -> list[Item]:
         """Return the choice items scored by a subscale or total, in file order."""
         total = next((t for t in self.totals if t.id == measure_id), None)

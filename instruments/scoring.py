@@ -102,14 +102,10 @@ def _normal_cdf(z: float) -> float:
 
 def _score_measure(instrument: Instrument, measure: Measure, keyed: Mapping[str, int]) -> ScoreResult:
     items = instrument.items_of(measure.id)
-    scale = instrument.scale_of(items[0])  # the schema guarantees one scale per measure
     n = len(items)
     values = [keyed[item.id] for item in items if item.id in keyed]
     answered = len(values)
-    if measure.method == "mean":
-        possible: tuple[float, float] = (float(scale.low), float(scale.high))
-    else:
-        possible = (float(scale.low * n), float(scale.high * n))
+    possible = instrument.possible(measure.id)
     valid = answered > 0 and answered >= measure.min_answered * n - _EPSILON
     value = band = z = percentile = None
     prompts: tuple[Prompt, ...] = ()

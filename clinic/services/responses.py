@@ -260,9 +260,10 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
     a third when the couple's last activity is more than ACTIVITY_STEP old.
 
     The touch is conditional on the link that opened the session still being one of the
-    invitation's (a reminder's further link leaves it so) and the link still taking answers, and it locks the row like save_answers does. Raises LinkNotOpen
-    when it is not (nothing written), and AnswerError for an answer the questionnaire cannot
-    take (the caller rolls back the touch).
+    invitation's (a reminder's further link leaves it so) and the link still taking answers,
+    and it locks the row like save_answers does. Raises LinkNotOpen when it is not (nothing
+    written), and AnswerError for an answer the questionnaire cannot take (the caller rolls
+    back the touch).
     """
     now = utcnow()
     of_assessment = _assessment.c.id == _invitation.c.assessment_id
