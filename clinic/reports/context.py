@@ -378,16 +378,10 @@ def _trend(trend: Trend) -> dict:
         "a": change["a"],
         "b": change["b"],
         "gap": gap,
-        "raw_gap": _raw_gap(earlier.values, later.values),
+        # The distance between the partners before and after, where both scored both times.
+        "raw_gap": None if None in trend.gaps else f"{abs(trend.gaps[0]):.2f} → {abs(trend.gaps[1]):.2f}",
         "common_reason": common,
     }
-
-
-def _raw_gap(earlier: dict, later: dict) -> str | None:
-    """The distance between the partners before and after, where both scored both times."""
-    if any(values.get(pos) is None for values in (earlier, later) for pos in POSITIONS):
-        return None
-    return f"{abs(earlier[2] - earlier[1]):.2f} → {abs(later[2] - later[1]):.2f}"
 
 
 def _focus(rows: list[InstrumentResults], *, shared_only: bool) -> list[dict]:
