@@ -158,9 +158,8 @@ def report_worker_command(burst):
         raise click.ClickException("REDIS_URL is not set: without it reports render inside the web app.")
     from redis import Redis
 
-    # Imported here, once, before the worker forks a process per job: every job
-    # starts with WeasyPrint and its fonts already loaded.
-    import clinic.reports.pdf  # noqa: F401
+    # The worker loads WeasyPrint, its fonts and the templates once, before it forks a
+    # process per job (clinic.reports.jobs.preload).
     from clinic.reports.jobs import ReportWorker
 
     worker = ReportWorker([current_app.config["REPORT_QUEUE"]], connection=Redis.from_url(redis_url))
