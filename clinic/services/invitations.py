@@ -273,7 +273,6 @@ def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | N
         raise InvitationError("Reminders go only to links that are open and not yet submitted.")
     raw, digest = new_token()
     message = _link_email(invitation, raw, reminder=True)  # before any write: it may refuse
-    couple = invitation.assessment.couple
     row = Invitation.__table__.c
     # The count and the last send as stored now (the object may have been loaded a while ago).
     stored = db.session.execute(sa.select(row.reminders_sent, row.last_sent_at).where(row.id == invitation.id)).first()
@@ -300,8 +299,7 @@ def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | N
     link = InvitationLink(invitation_id=invitation.id, token_hash=digest, created_at=now)
     db.session.add(link)
     # Recorded with the link it made: no live link exists that the trail does not know of.
-    where = {"couple_id": couple.id, "practice_id": couple.practice_id, "target": f"invitation:{invitation.id}"}
-    audit.record("invitation.reminded", **where)
+    _audit(invitation, "invitation.reminded")
     db.session.commit()
     try:
         send_email(message.to, message.subject, message.body)
@@ -313,7 +311,7 @@ def send_reminder(invitation: Invitation, *, only_if: sa.ColumnElement[bool] | N
             .values(reminders_sent=row.reminders_sent - 1, last_sent_at=previous_sent_at)
         )
         # The trail is append-only: the failure is a row of its own, after the one above.
-        audit.record("invitation.reminder_failed", **where)
+        _audit(invitation, "invitation.reminder_failed")
         db.session.commit()
         raise
     set_committed_value(invitation, "reminders_sent", seen + 1)
