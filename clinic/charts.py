@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 from xml.sax.saxutils import escape
 
+from instruments.numbers import fmt
+
 # Each partner keeps one colour everywhere (PRODUCT.md "Look and feel"), and a
 # shape too, so colour is never the only signal.
 COLOUR_A = "#0072B2"
@@ -42,13 +44,6 @@ _DUMBBELL_TOP = 40
 _ROW_HEIGHT = 52
 _NOTE_HEIGHT = 18
 
-# The scale runs from _TREND_LOW_Y (low) up to _TREND_HIGH_Y (high); the room
-# around it holds a value written above the highest or below the lowest marker.
-_TREND_HIGH_Y = 58
-_TREND_LOW_Y = 264
-_TREND_AXIS_Y = 288
-_TREND_INSET = 48
-
 
 class Layout(NamedTuple):
     """The width of a chart, the left and right ends of its axis, and how much larger its text is drawn."""
@@ -57,28 +52,19 @@ class Layout(NamedTuple):
     left: float
     right: float
     grow: float  # added to every font size
-    inset: float  # room between a trend chart's axis ends and its first and last assessment
 
 
 # A page shows a chart at up to 40rem; a phone at about 330 CSS px. The compact layout is
 # drawn narrower and with larger text, so that at phone width it shows at about nine
 # tenths of its size and its smallest text stays above 12 px (charts.css picks the layout).
-WIDE = Layout(WIDTH, PLOT_LEFT, PLOT_RIGHT, 0, _TREND_INSET)
-COMPACT = Layout(360, 52, 308, 2, 30)
+WIDE = Layout(WIDTH, PLOT_LEFT, PLOT_RIGHT, 0)
+COMPACT = Layout(360, 52, 308, 2)
 
 
 class Row(NamedTuple):
     """One subscale in a dumbbell chart: its label and each partner's score."""
 
     label: str
-    a: float | None
-    b: float | None
-
-
-class Point(NamedTuple):
-    """One assessment in a trend chart: its occasion label and each partner's score."""
-
-    occasion: str
     a: float | None
     b: float | None
 
@@ -92,9 +78,13 @@ def dumbbell(
     names: tuple[str, str] = ("Partner A", "Partner B"),
     chart_id: str | None = None,
     compact: bool = False,
+    sent: tuple[bool, bool] = (True, True),
 ) -> str:
     """Draw each row's two scores on one low-to-high axis, joined by a line, as an SVG string
-    (`compact`: the narrow layout for phones, see COMPACT)."""
+    (`compact`: the narrow layout for phones, see COMPACT). A partner who has not `sent`
+    the answers is left out entirely (no markers, no "not enough answers" notes, no key)."""
+    if not any(sent):
+        raise ValueError("a dumbbell chart needs at least one partner who sent answers")
     _check_range(low, high)
     table = [Row(*row) for row in rows]
     if not table:
@@ -103,7 +93,7 @@ def dumbbell(
         _check_value(row.a, low, high)
         _check_value(row.b, low, high)
     lay = COMPACT if compact else WIDE
-    ident = _ident(chart_id, "dumbbell", table, low, high, title, names, *(("compact",) if compact else ()))
+    ident = _ident(chart_id, "dumbbell", table, low, high, title, names, sent, *(("compact",) if compact else ()))
     left, right, grow = lay.left, lay.right, lay.grow
 
     def x_of(value: float) -> float:
@@ -131,8 +121,8 @@ def dumbbell(
             tx, anchor = (x - _VALUE_GAP, "end") if on_left else (x + _VALUE_GAP, "start")
             body.append(_value_label(tx, track + 4.5, value, anchor=anchor, partner=partner, size=13 + grow))
         y += _ROW_HEIGHT
-        for partner, value, name in (("a", row.a, names[0]), ("b", row.b, names[1])):
-            if value is None:
+        for partner, value, name, given in (("a", row.a, names[0], sent[0]), ("b", row.b, names[1], sent[1])):
+            if value is None and given:
                 body.append(_marker(partner, left + 6, y + 2, hollow=True, scale=0.8))
                 note = _fit(f"{name}: {NOT_ENOUGH}", right - left - 16, 12 + grow)
                 body.append(_text(left + 18, y + 6, note, size=12 + grow, fill=MUTED, partner=partner))
@@ -148,89 +138,113 @@ def dumbbell(
 
     lines = [f"Scores from {_value(low, tick=True)} to {_value(high, tick=True)}."]
     for row in table:
-        lines.append(f"{row.label}: {_described(names[0], row.a)}, {_described(names[1], row.b)}.")
-    return _svg(ident, height, title, " ".join(lines), [_legend(names, lay), *grid, *body, *axis_parts], lay)
+        told = [
+            _described(name, value) for name, value, given in zip(names, (row.a, row.b), sent, strict=True) if given
+        ]
+        lines.append(f"{row.label}: {', '.join(told)}.")
+    legend = _legend(names, lay, sent)
+    return _svg(ident, height, title, " ".join(lines), [legend, *grid, *body, *axis_parts], lay)
 
 
-def trend(
-    series: Sequence[tuple[str, float | None, float | None]],
+class Panel(NamedTuple):
+    """One measure in a small-multiples chart: its label, its axis and its scores by assessment."""
+
+    label: str
+    low: float
+    high: float
+    points: Sequence[tuple[str, float | None, float | None]]  # (occasion, a, b)
+
+
+# Small multiples: a grid of small line charts, one per measure, both partners in each.
+_PANEL_TITLE = 20
+_PANEL_PLOT = 84
+_PANEL_FOOT = 24
+_PANEL_GAP = 18
+
+
+def small_multiples(
+    panels: Sequence[Panel | tuple],
     *,
-    low: float,
-    high: float,
     title: str,
     names: tuple[str, str] = ("Partner A", "Partner B"),
     chart_id: str | None = None,
     compact: bool = False,
 ) -> str:
-    """Draw one subscale's scores across assessments, one line per partner, as an SVG string
-    (`compact`: the narrow layout for phones, see COMPACT)."""
-    _check_range(low, high)
-    points = [Point(*point) for point in series]
-    if not points:
-        raise ValueError("a trend chart needs at least one assessment")
-    for point in points:
-        _check_value(point.a, low, high)
-        _check_value(point.b, low, high)
+    """Draw several measures over the assessments as a grid of small line charts (one per measure,
+    each on its own axis, one line per partner), as one SVG string. The numbers themselves
+    belong in a table beside it: a panel labels only its axis ends and its first and last
+    assessment (`compact`: the narrow layout for phones, two panels a row instead of three)."""
+    grid = [Panel(*panel) for panel in panels]
+    if not grid:
+        raise ValueError("a small-multiples chart needs at least one panel")
+    for panel in grid:
+        _check_range(panel.low, panel.high)
+        if not panel.points:
+            raise ValueError("a panel needs at least one assessment")
+        for _, a, b in panel.points:
+            _check_value(a, panel.low, panel.high)
+            _check_value(b, panel.low, panel.high)
     lay = COMPACT if compact else WIDE
-    ident = _ident(chart_id, "trend", points, low, high, title, names, *(("compact",) if compact else ()))
-    left, right, grow = lay.left, lay.right, lay.grow
-
-    first, last = left + lay.inset, right - lay.inset
-    step = (last - first) / (len(points) - 1) if len(points) > 1 else 0.0
-    xs = [first + i * step for i in range(len(points))] if len(points) > 1 else [(first + last) / 2]
-    column = step if len(points) > 1 else float(last - first)
-
-    def y_of(value: float) -> float:
-        return _TREND_LOW_Y - (value - low) / (high - low) * (_TREND_LOW_Y - _TREND_HIGH_Y)
-
+    ident = _ident(chart_id, "multiples", grid, title, names, *(("compact",) if compact else ()))
+    columns = 2 if compact else 3
+    margin = 16.0
+    width = (lay.width - 2 * margin - (columns - 1) * _PANEL_GAP) / columns
+    axis_room = 26.0 + lay.grow * 2  # tick labels left of each plot
+    tall = _PANEL_TITLE + lay.grow + _PANEL_PLOT + _PANEL_FOOT + lay.grow
     parts: list[str] = [_legend(names, lay)]
-    for t in _ticks(low, high):
-        parts.append(_line(left, y_of(t), right, y_of(t), GRID, 1))
-        tick = _value(t, tick=True)
-        parts.append(_text(left - 10, y_of(t) + 4, tick, size=12 + grow, anchor="end", fill=MUTED))
-    parts.append(_line(left, _TREND_AXIS_Y, right, _TREND_AXIS_Y, MUTED, 1))
+    top = 40.0
+    for index, panel in enumerate(grid):
+        column, line = index % columns, index // columns
+        x0 = margin + column * (width + _PANEL_GAP)
+        y0 = top + line * (tall + _PANEL_GAP)
+        label = _fit(panel.label, width, 13 + lay.grow)
+        parts.append(_text(x0, y0 + 14 + lay.grow, label, size=13 + lay.grow, weight="bold"))
+        plot_top = y0 + _PANEL_TITLE + lay.grow + 6
+        plot_bottom = plot_top + _PANEL_PLOT - 12
+        left, right = x0 + axis_room, x0 + width - 8
 
-    for partner in ("b", "a"):
-        # A missing score breaks the line: joining across it would draw a score nobody gave.
-        run: list[tuple[float, float]] = []
-        for x, point in zip(xs, points, strict=True):
-            value = getattr(point, partner)
-            if value is None:
-                parts.extend(_polyline(run, partner))
-                run = []
-            else:
-                run.append((x, y_of(value)))
-        parts.extend(_polyline(run, partner))
+        def y_of(value: float, low: float = panel.low, high: float = panel.high, t=plot_top, b=plot_bottom) -> float:
+            return b - (value - low) / (high - low) * (b - t)
 
-    label_room = min(column, 200.0) - 8
-    for x, point in zip(xs, points, strict=True):
-        present = [(p, v) for p, v in (("a", point.a), ("b", point.b)) if v is not None]
-        for partner, value in sorted(present, key=lambda pv: pv[0], reverse=True):
-            parts.append(_marker(partner, x, y_of(value)))
-        # The higher value is written above its marker and the lower below, so they never overlap.
-        upper = max(present, key=lambda pv: (pv[1], pv[0] == "a"))[0] if len(present) == 2 else None
-        for partner, value in present:
-            above = partner == upper if upper else True
-            ty = y_of(value) - 12 if above else y_of(value) + 20 + grow
-            parts.append(_value_label(x, ty, value, anchor="middle", partner=partner, size=13 + grow))
-        occasion = _fit(point.occasion, label_room, 12 + grow)
-        parts.append(_text(x, _TREND_AXIS_Y + 20 + grow, occasion, size=12 + grow, anchor="middle"))
+        for tick in (panel.low, panel.high):
+            parts.append(_line(left, y_of(tick), right, y_of(tick), GRID, 1))
+            parts.append(
+                _text(left - 6, y_of(tick) + 4, _value(tick, tick=True), size=12 + lay.grow, anchor="end", fill=MUTED)
+            )
+        count = len(panel.points)
+        step = (right - left - 16) / (count - 1) if count > 1 else 0.0
+        xs = [left + 8 + i * step for i in range(count)] if count > 1 else [(left + right) / 2]
+        for partner in ("b", "a"):
+            run: list[tuple[float, float]] = []
+            for x, point in zip(xs, panel.points, strict=True):
+                value = point[1] if partner == "a" else point[2]
+                if value is None:
+                    parts.extend(_polyline(run, partner))
+                    run = []
+                else:
+                    run.append((x, y_of(value)))
+            parts.extend(_polyline(run, partner))
+            for x, point in zip(xs, panel.points, strict=True):
+                value = point[1] if partner == "a" else point[2]
+                if value is not None:
+                    parts.append(_marker(partner, x, y_of(value), scale=0.75))
+        foot = plot_bottom + 16 + lay.grow
+        ends = [(xs[0], panel.points[0][0], "start")]
+        if count > 1:
+            ends.append((xs[-1], panel.points[-1][0], "end"))
+        room = (right - left) / len(ends)
+        for x, occasion, anchor in ends:
+            text = _fit(occasion, room, 12 + lay.grow)
+            parts.append(_text(x, foot, text, size=12 + lay.grow, anchor=anchor, fill=MUTED))
+    rows = -(-len(grid) // columns)
+    height = top + rows * tall + (rows - 1) * _PANEL_GAP + 8
 
-    # Missing scores are listed under the chart, one line per partner: a
-    # column is too narrow for the words once there are several assessments.
-    y = _TREND_AXIS_Y + 44 + 2 * grow
-    for partner, name in (("a", names[0]), ("b", names[1])):
-        gaps = [point.occasion for point in points if getattr(point, partner) is None]
-        if gaps:
-            note = _fit(f"{name}: {NOT_ENOUGH} at {', '.join(gaps)}", lay.width - 32 - 14, 12 + grow)
-            parts.append(_marker(partner, 22, y - 4, hollow=True, scale=0.8))
-            parts.append(_text(34, y, note, size=12 + grow, fill=MUTED, partner=partner))
-            y += _NOTE_HEIGHT + grow
-    height = y + 4
-
-    lines = [f"Scores from {_value(low, tick=True)} to {_value(high, tick=True)}, by assessment."]
-    for point in points:
-        lines.append(f"{point.occasion}: {_described(names[0], point.a)}, {_described(names[1], point.b)}.")
+    lines = []
+    for panel in grid:
+        told = "; ".join(
+            f"{occasion}: {_described(names[0], a)}, {_described(names[1], b)}" for occasion, a, b in panel.points
+        )
+        lines.append(f"{panel.label} (from {_value(panel.low, tick=True)} to {_value(panel.high, tick=True)}): {told}.")
     return _svg(ident, height, title, " ".join(lines), parts, lay)
 
 
@@ -254,21 +268,20 @@ def _svg(ident: str, height: float, title: str, desc: str, parts: list[str], lay
     )
 
 
-def _legend(names: tuple[str, str], lay: Layout = WIDE) -> str:
+def _legend(names: tuple[str, str], lay: Layout = WIDE, sent: tuple[bool, bool] = (True, True)) -> str:
     size = 13 + lay.grow
-    # Each key gets up to half the width; B's starts after A's estimated text width,
-    # so long names push it right instead of overlapping.
+    # Each key gets up to half the width; the second starts after the first's estimated
+    # text width, so long names push it right instead of overlapping.
     room = min(260.0, (lay.width - 86) / 2)
-    first = _fit(f"A: {names[0]}", room, size)
-    offset = 34 + _text_width(first, size) + 24
-    return "\n".join(
-        [
-            _marker("a", 22, 16, legend=True),
-            _text(34, 20.5, first, size=size, partner="a"),
-            _marker("b", offset, 16, legend=True),
-            _text(offset + 12, 20.5, _fit(f"B: {names[1]}", room, size), size=size, partner="b"),
-        ]
-    )
+    parts, x = [], 22.0
+    for partner, name, given in (("a", names[0], sent[0]), ("b", names[1], sent[1])):
+        if not given:
+            continue
+        text = _fit(f"{partner.upper()}: {name}", room, size)
+        parts.append(_marker(partner, x, 16, legend=True))
+        parts.append(_text(x + 12, 20.5, text, size=size, partner=partner))
+        x += 12 + _text_width(text, size) + 24
+    return "\n".join(parts)
 
 
 def _marker(partner: str, x: float, y: float, *, hollow: bool = False, scale: float = 1.0, legend: bool = False) -> str:
@@ -353,10 +366,10 @@ def _text_width(text: str, size: float) -> float:
 
 
 def _value(value: float, *, tick: bool = False) -> str:
-    # Scores are shown with the engine's two decimals; axis ticks are whole numbers or short.
+    # Scores are written as everywhere else (half-up, two decimals); axis ticks are whole numbers or short.
     if tick:
         return f"{value:g}"
-    return f"{value:.2f}"
+    return fmt(value)
 
 
 def _described(name: str, value: float | None) -> str:

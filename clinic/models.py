@@ -222,6 +222,9 @@ class Couple(TimestampMixin, db.Model):
     # When WAITING or IN_PROGRESS turns into EXPIRED by itself (the last open link's expiry).
     status_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Safety flags raised by submitted answers that no clinician has reviewed yet, kept by
+    # services.safety at each submission and review, so the dashboard can show and filter them.
+    unreviewed_flags: Mapped[int] = mapped_column(default=0, server_default="0")
     # The therapist's own preparation notes for the next session (never shown to clients).
     # Deferred: only the couple view, the report and an export read (and decrypt) them;
     # a partner's page or a status change never loads the therapist's notes.
@@ -325,6 +328,9 @@ class Invitation(db.Model):
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminders_sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The partner agreed that statements both partners see positively may appear in a couple
+    # summary (the default is no; the summary shows them only when both partners agreed).
+    shares_agreement: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     assessment: Mapped[Assessment] = relationship(back_populates="invitations", lazy="raise_on_sql")
     partner: Mapped[Partner] = relationship(lazy="raise_on_sql")
@@ -466,6 +472,8 @@ class Report(db.Model):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     render_seconds: Mapped[float | None]
+    # The therapist's short note to the couple, typed when asking for a couple summary.
+    note: Mapped[str] = mapped_column(EncryptedText, default="", server_default=sa.text("''"))
 
     couple: Mapped[Couple] = relationship(lazy="raise_on_sql")
 

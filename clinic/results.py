@@ -26,6 +26,7 @@ from instruments import (
     GapChange,
     Instrument,
     ItemComparison,
+    Measure,
     ReliableChange,
     Result,
     SafetyFlag,
@@ -36,6 +37,7 @@ from instruments import (
     score_gap_change,
 )
 from instruments.change import NOT_ENOUGH_ANSWERS
+from instruments.numbers import fmt
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +89,51 @@ class ContextRow:
     text: str
     answers: dict[int, str | None]
     weighing: dict[int, bool]  # answered with the scale's top value ("weighing on me")
+    lowest: str = ""  # the label of the scale's lowest value ("Not happening")
 
 
 @dataclass(frozen=True)
 class TrendPoint:
+    assessment_id: int
     occasion: str
     created_at: datetime
-    values: dict[int, float | None]
+    scores: dict[int, ScoreResult | None]  # by position; None: not sent, or not on that version
+
+    @property
+    def values(self) -> dict[int, float | None]:
+        return {pos: (found.value if found else None) for pos, found in self.scores.items()}
+
+
+BETTER, WORSE, NO_CLEAR_CHANGE = "better", "worse", "no clear change"
+CLOSER, FURTHER_APART = "closer", "further apart"
+# Without an SD and a reliability, a raw change counts as clear from this share of the
+# measure's possible range (0.40 on a 1-5 mean): stated once per instrument on the page,
+# and never called reliable.
+RAW_CLEAR_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class Change:
+    """One subscale or total between two assessments: each partner and the gap between them.
+
+    Numbers are unrounded (they are written once, at display). A verdict is "better",
+    "worse" or "no clear change" (the gap: "closer", "further apart" or "no clear change"),
+    judged with reliable change (Jacobson & Truax) where the measure has an SD and a
+    reliability, else from the raw change against RAW_CLEAR_SHARE of its range; None
+    when a score is missing.
+    """
+
+    earlier: TrendPoint
+    later: TrendPoint
+    delta: dict[int, float | None]  # later - earlier, per partner
+    reliable: dict[int, ReliableChange | ChangeUnknown | None]  # per partner (None: a partner not sent)
+    verdict: dict[int, str | None]
+    gap: tuple[float | None, float | None]  # |b - a| at each assessment (None: not both scored)
+    gap_reliable: GapChange | ChangeUnknown | None
+    gap_verdict: str | None
+
+    def scores(self, pos: int) -> tuple[ScoreResult | None, ScoreResult | None]:
+        return self.earlier.scores[pos], self.later.scores[pos]
 
 
 @dataclass(frozen=True)
@@ -101,27 +141,54 @@ class Trend:
     """One subscale or total of one instrument over two or more assessments."""
 
     instrument: Instrument
-    measure_id: str
-    label: str
+    measure: Measure
     points: list[TrendPoint]
-    change: dict[int, ReliableChange | ChangeUnknown | None]  # previous -> latest, per partner
-    gap_change: GapChange | ChangeUnknown | None
+    since_last: Change  # the previous assessment -> the latest
+    since_first: Change  # the first -> the latest (the same as since_last with two assessments)
     key: tuple = ()  # the measure and the keys of the InstrumentResults it runs through
-    # Whether the measure has psychometrics (SD, reliability): only then is change judged reliable.
-    judged: bool = False
-    # The change in raw scores, previous -> latest, per partner (None: a score is missing).
-    raw_change: dict[int, float | None] = field(default_factory=dict)
-    # The gap b - a at the previous and the latest assessment (None: not both partners, or not enough answers).
-    gaps: tuple[float | None, float | None] = (None, None)
+
+    @property
+    def measure_id(self) -> str:
+        return self.measure.id
+
+    @property
+    def label(self) -> str:
+        return self.measure.label
+
+    @property
+    def judged(self) -> bool:
+        """Whether the measure has psychometrics (SD, reliability): only then is change judged reliable."""
+        return self.measure.psychometrics is not None
+
+    @property
+    def clear_step(self) -> float:
+        """The raw change that counts as clear without psychometrics (RAW_CLEAR_SHARE of the range)."""
+        low, high = self.instrument.possible(self.measure.id)
+        return RAW_CLEAR_SHARE * (high - low)
 
 
 @dataclass(frozen=True)
-class ChangeNote:
-    """Whether change over time can be judged reliable on one instrument, and on which of its areas."""
+class OverTime:
+    """One instrument across assessments: its measures' trends, and the basis their change is judged on."""
 
     instrument: Instrument
-    judged: list[str]  # labels of the areas with psychometrics
-    not_judged: list[str]  # labels of the areas without
+    trends: list[Trend]
+
+    @property
+    def judged(self) -> list[str]:
+        """Labels of the areas with psychometrics (reliable change can be judged)."""
+        return [t.label for t in self.trends if t.judged]
+
+    @property
+    def not_judged(self) -> list[str]:
+        return [t.label for t in self.trends if not t.judged]
+
+    @property
+    def clear_step(self) -> str:
+        """The raw change that counts as clear without psychometrics, as written (one per instrument
+        when its areas share a range; else the steps of each range, joined)."""
+        steps = dict.fromkeys(fmt(t.clear_step) for t in self.trends if not t.judged)
+        return " or ".join(steps)
 
 
 @dataclass
@@ -153,13 +220,12 @@ class CoupleResults:
         return len({a.id for a in self.context_from.values()}) <= 1
 
     @property
-    def change_notes(self) -> list[ChangeNote]:
-        """Per instrument shown over time: the areas where change can be judged reliable and those where not."""
-        notes: dict[str, ChangeNote] = {}
+    def over_time(self) -> list[OverTime]:
+        """The trends grouped by instrument, in the order they first appear."""
+        groups: dict[str, OverTime] = {}
         for trend in self.trends:
-            note = notes.setdefault(trend.instrument.id, ChangeNote(trend.instrument, [], []))
-            (note.judged if trend.judged else note.not_judged).append(trend.label)
-        return list(notes.values())
+            groups.setdefault(trend.instrument.id, OverTime(trend.instrument, [])).trends.append(trend)
+        return list(groups.values())
 
 
 def measure_score(result: Result | None, measure_id: str) -> ScoreResult | None:
@@ -192,6 +258,7 @@ def _drawn(draw, subject, names: tuple[str, str], compact: bool) -> str | None:
 
 
 def _comparison_svg(row: InstrumentResults, names: tuple[str, str], compact: bool) -> str:
+    sent = (row.results[1] is not None, row.results[2] is not None)
     groups: dict[tuple[float, float], list[tuple[str, float | None, float | None]]] = {}
     for measure in row.instrument.measures():
         a, b = (measure_score(row.results[pos], measure.id) for pos in (1, 2))
@@ -202,23 +269,29 @@ def _comparison_svg(row: InstrumentResults, names: tuple[str, str], compact: boo
     for (low, high), lines in groups.items():
         # One axis: the instrument's title; several: each chart names its areas.
         named = title if len(groups) == 1 else f"{title}: {', '.join(label for label, _, _ in lines)}"
-        svgs.append(charts.dumbbell(lines, low=low, high=high, title=named, names=names, compact=compact))
+        svgs.append(charts.dumbbell(lines, low=low, high=high, title=named, names=names, compact=compact, sent=sent))
     return "\n".join(svgs)
 
 
-def trend_svg(trend: Trend, names: tuple[str, str], *, compact: bool = False) -> str:
-    """One subscale or total over the assessments, as a line chart ("" if it cannot be drawn)."""
-    return (
-        memo("svg").get_or_make(("trend", trend.key, names, compact), lambda: _drawn(_trend_svg, trend, names, compact))
-        or ""
-    )
+def trends_svg(trends: list[Trend], names: tuple[str, str], *, compact: bool = False) -> str | None:
+    """One instrument's measures over the assessments, as small multiples (None if it cannot be drawn)."""
+    if not trends:
+        return None
+    key = ("trends", tuple(t.key for t in trends), names, compact)
+    return memo("svg").get_or_make(key, lambda: _drawn(_trends_svg, trends, names, compact))
 
 
-def _trend_svg(trend: Trend, names: tuple[str, str], compact: bool) -> str:
-    low, high = trend.instrument.possible(trend.measure_id)
-    series = [(p.occasion, p.values[1], p.values[2]) for p in trend.points]
-    title = f"{trend.instrument.title}: {trend.label}"
-    return charts.trend(series, low=low, high=high, title=title, names=names, compact=compact)
+def _trends_svg(trends: list[Trend], names: tuple[str, str], compact: bool) -> str:
+    panels = [
+        charts.Panel(
+            trend.label,
+            *trend.instrument.possible(trend.measure_id),
+            [(p.occasion, p.values[1], p.values[2]) for p in trend.points],
+        )
+        for trend in trends
+    ]
+    title = f"{trends[0].instrument.title} over time"
+    return charts.small_multiples(panels, title=title, names=names, compact=compact)
 
 
 def load_couple_results(couple: Couple) -> CoupleResults:
@@ -280,7 +353,8 @@ def _talk(instrument: Instrument, comparison: Comparison) -> ItemsToTalkAbout:
     return ItemsToTalkAbout(
         gaps=sorted((i for i in items if i.worth_discussing), key=lambda i: -i.gap)[:TALK_LIMIT],
         shared_concerns=firmest("shared_concern"),
-        shared_strengths=firmest("shared_strength"),
+        # Only statements whose own wording states the strength (never "We can go days without a warm touch").
+        shared_strengths=[i for i in firmest("shared_strength") if instrument.worded_healthy(i.item_id)],
         splits=[i for i in items if i.category == "split"],
     )
 
@@ -388,14 +462,15 @@ def _context(out: CoupleResults, latest: dict[int, tuple[Assessment, Instrument,
             if own is not None and isinstance(value, int):
                 scale = instrument.scale_of(own)
                 labels[pos], weighing[pos] = scale.label_of(value), value == scale.high
-        rows.append(ContextRow(text=item.text, answers=labels, weighing=weighing))
+        lowest = shown.scale_of(item).label_of(shown.scale_of(item).low)
+        rows.append(ContextRow(text=item.text, answers=labels, weighing=weighing, lowest=lowest))
     out.context, out.context_notes = rows, dict(sorted(notes.items()))
     out.context_from = {pos: latest[pos][0] for pos in sorted(latest)}
     out.context_assessment = newest[0]
 
 
 def _trends(out: CoupleResults) -> list[Trend]:
-    """Every scored measure answered at two or more assessments, with change since the previous one."""
+    """Every scored measure answered at two or more assessments, with change since the previous and the first."""
     series: dict[str, list[InstrumentResults]] = defaultdict(list)
     for assessment in out.assessments:
         for row in out.by_assessment[assessment.id]:
@@ -407,40 +482,73 @@ def _trends(out: CoupleResults) -> list[Trend]:
             continue
         latest = rows[-1].instrument
         for measure in latest.measures():
-            points = []
-            for row in rows:
-                values = {}
-                for pos in (1, 2):
-                    found = measure_score(row.results[pos], measure.id)
-                    values[pos] = found.value if found else None
-                points.append(TrendPoint(row.assessment.occasion, row.assessment.created_at, values))
-            earlier, later = rows[-2], rows[-1]
-            change: dict[int, ReliableChange | ChangeUnknown | None] = {}
-            raw: dict[int, float | None] = {}
-            for pos in (1, 2):
-                before = measure_score(earlier.results[pos], measure.id)
-                after = measure_score(later.results[pos], measure.id)
-                raw[pos] = None
-                if not (before and after):
-                    change[pos] = None
-                elif before.value is None or after.value is None:
-                    # A missing score is the first reason, with or without psychometrics.
-                    change[pos] = ChangeUnknown(NOT_ENOUGH_ANSWERS)
-                else:
-                    change[pos] = score_change(measure, before, after)
-                    raw[pos] = round(after.value - before.value, 2)
-            gap: GapChange | ChangeUnknown | None = None
-            gaps: tuple[float | None, float | None] = (None, None)
-            if earlier.comparison and later.comparison:
-                before_gap = earlier.comparison.subscales.get(measure.id) or earlier.comparison.totals.get(measure.id)
-                after_gap = later.comparison.subscales.get(measure.id) or later.comparison.totals.get(measure.id)
-                if before_gap and after_gap:
-                    gaps = (before_gap.difference, after_gap.difference)
-                    if None in gaps:
-                        gap, gaps = ChangeUnknown(NOT_ENOUGH_ANSWERS), (None, None)
-                    else:
-                        gap = score_gap_change(measure, before_gap, after_gap)
+            points = [
+                TrendPoint(
+                    row.assessment.id,
+                    row.assessment.occasion,
+                    row.assessment.created_at,
+                    {pos: measure_score(row.results[pos], measure.id) for pos in (1, 2)},
+                )
+                for row in rows
+            ]
+            step = RAW_CLEAR_SHARE * (latest.possible(measure.id)[1] - latest.possible(measure.id)[0])
+            since_last = _change(measure, step, rows[-2], rows[-1], points[-2], points[-1])
+            since_first = _change(measure, step, rows[0], rows[-1], points[0], points[-1])
             key = (measure.id, tuple(row.key for row in rows))
-            judged = measure.psychometrics is not None
-            trends.append(Trend(latest, measure.id, measure.label, points, change, gap, key, judged, raw, gaps))
+            trends.append(Trend(latest, measure, points, since_last, since_first, key))
     return trends
+
+
+def _change(
+    measure: Measure,
+    step: float,
+    earlier_row: InstrumentResults,
+    later_row: InstrumentResults,
+    earlier: TrendPoint,
+    later: TrendPoint,
+) -> Change:
+    """Each partner's change and the gap's between two assessments of one measure, with verdicts."""
+    delta: dict[int, float | None] = {}
+    reliable: dict[int, ReliableChange | ChangeUnknown | None] = {}
+    verdict: dict[int, str | None] = {}
+    for pos in (1, 2):
+        before, after = earlier.scores[pos], later.scores[pos]
+        delta[pos], verdict[pos] = None, None
+        if not (before and after):
+            reliable[pos] = None
+        elif before.value is None or after.value is None:
+            # A missing score is the first reason, with or without psychometrics.
+            reliable[pos] = ChangeUnknown(NOT_ENOUGH_ANSWERS)
+        else:
+            reliable[pos] = score_change(measure, before, after)
+            delta[pos] = after.value - before.value
+            healthier = delta[pos] > 0 if measure.direction == "health" else delta[pos] < 0
+            verdict[pos] = _verdict(reliable[pos], delta[pos], step, BETTER if healthier else WORSE)
+    gap: tuple[float | None, float | None] = (None, None)
+    gap_reliable: GapChange | ChangeUnknown | None = None
+    gap_verdict = None
+    before_gap = _side_by_side(earlier_row, measure.id)
+    after_gap = _side_by_side(later_row, measure.id)
+    if before_gap and after_gap:
+        if before_gap.difference is None or after_gap.difference is None:
+            gap_reliable = ChangeUnknown(NOT_ENOUGH_ANSWERS)
+        else:
+            gap = (abs(before_gap.difference), abs(after_gap.difference))
+            gap_reliable = score_gap_change(measure, before_gap, after_gap)
+            widened = gap[1] - gap[0]
+            gap_verdict = _verdict(gap_reliable, widened, step, FURTHER_APART if widened > 0 else CLOSER)
+    return Change(earlier, later, delta, reliable, verdict, gap, gap_reliable, gap_verdict)
+
+
+def _verdict(reliable, delta: float, step: float, direction: str) -> str:
+    """`direction` when the change is clear (reliable, or without psychometrics at least `step`)."""
+    if isinstance(reliable, (ReliableChange, GapChange)):
+        return direction if reliable.reliable else NO_CLEAR_CHANGE
+    # A raw change that is written as exactly the step counts (float noise aside).
+    return direction if abs(delta) >= step - 1e-9 else NO_CLEAR_CHANGE
+
+
+def _side_by_side(row: InstrumentResults, measure_id: str):
+    if row.comparison is None:
+        return None
+    return row.comparison.subscales.get(measure_id) or row.comparison.totals.get(measure_id)

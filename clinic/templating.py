@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, g
 from flask_login import current_user
 
+from clinic.wording import agreement_words, higher_by
+from instruments.numbers import fmt
+
 
 def practice_zone() -> ZoneInfo:
     """The signed-in clinician's practice time zone (UTC for everyone else); found once per request."""
@@ -45,6 +48,20 @@ def localtime_in(value: datetime | None, zone: str, fmt: str = "%-d %b %Y, %H:%M
     return value.astimezone(tz).strftime(fmt)
 
 
+def num(value: float | None) -> str:
+    """A score, difference or change as written everywhere: half-up to two decimals ("—" when missing)."""
+    return fmt(value)
+
+
+def signed(value: float | None) -> str:
+    """A change with its sign: "+1.80", "-0.40", "0.00"."""
+    return fmt(value, signed=True)
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(localtime, "localtime")
     app.add_template_filter(localtime_in, "localtime_in")
+    app.add_template_filter(num, "num")
+    app.add_template_filter(signed, "signed")
+    app.add_template_global(higher_by, "higher_by")
+    app.add_template_filter(agreement_words, "agreement")

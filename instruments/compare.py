@@ -1,4 +1,4 @@
-"""Compare two partners' answers: scores side by side, item agreement and gaps."""
+"""Compare two partners' answers: scores side by side, where their answers agree, and gaps."""
 
 from __future__ import annotations
 
@@ -36,10 +36,14 @@ class SubscaleComparison:
     label: str
     a: ScoreResult
     b: ScoreResult
-    difference: float | None  # b - a, rounded to 2; None if either score is not valid
-    agreement: float | None  # % of items both answered that are shared strengths
+    difference: float | None  # b - a, unrounded; None if either score is not valid
+    # How the items both partners answered fall: both on the healthy side, both on the
+    # concern side, one on each side, or at least one answer at the scale's midpoint.
     shared_strengths: int
-    items_compared: int  # items both partners answered
+    shared_concerns: int
+    splits: int
+    unsure: int
+    items_compared: int  # items both partners answered (the sum of the four counts)
 
 
 @dataclass(frozen=True)
@@ -108,19 +112,20 @@ def compare(instrument: Instrument, answers_a: Answers, answers_b: Answers) -> C
 
     def side_by_side(score_a: ScoreResult, score_b: ScoreResult) -> SubscaleComparison:
         members = {i.id for i in instrument.items_of(score_a.id)}
-        compared = [c for c in items if c.item_id in members]
-        strengths = sum(1 for c in compared if c.category == "shared_strength")
+        compared = [c.category for c in items if c.item_id in members]
         difference = None
         if score_a.value is not None and score_b.value is not None:
-            difference = round(score_b.value - score_a.value, 2)
+            difference = score_b.value - score_a.value
         return SubscaleComparison(
             id=score_a.id,
             label=score_a.label,
             a=score_a,
             b=score_b,
             difference=difference,
-            agreement=round(100 * strengths / len(compared), 1) if compared else None,
-            shared_strengths=strengths,
+            shared_strengths=compared.count("shared_strength"),
+            shared_concerns=compared.count("shared_concern"),
+            splits=compared.count("split"),
+            unsure=compared.count("neutral"),
             items_compared=len(compared),
         )
 

@@ -12,6 +12,9 @@ Method = Literal["mean", "sum"]
 Direction = Literal["health", "concern"]
 Level = Literal["review", "urgent"]
 ItemType = Literal["choice", "text"]
+# The side of the pursue-withdraw cycle an area shows: a concern area when its score is
+# high, a health area (e.g. a differentiation facet) when its score is low.
+Cycle = Literal["pursue", "withdraw"]
 PromptTheme = Literal[
     "calm_talks",
     "boundaries",
@@ -204,6 +207,9 @@ class _Measure(_Model):
     psychometrics: Psychometrics | None = None
     norms: Norms | None = None
     prompts: list[Prompt] = Field(default_factory=list)
+    # A question the therapist can open with when this area comes up in a session brief.
+    question: str | None = Field(default=None, min_length=1)
+    cycle: Cycle | None = None
 
     @model_validator(mode="after")
     def _check_bands(self) -> _Measure:
@@ -375,6 +381,15 @@ class Instrument(_Model):
             if item.id == item_id:
                 return item
         raise KeyError(item_id)
+
+    def worded_healthy(self, item_id: str) -> bool:
+        """Whether agreeing with an item's own wording is the healthy side (a plain item of a health
+        area, or a reverse-keyed item of a concern area): only such a statement, shown on its own,
+        reads as a strength."""
+        item = self.item(item_id)
+        if item.subscale is None:
+            return False
+        return (self.measure(item.subscale).direction == "health") != item.reverse
 
     def scale_of(self, item: Item) -> Scale:
         """Return the response scale of a choice item."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
 
+from .numbers import shown
 from .schema import Band, Direction, Instrument, Item, Level, Measure, Prompt, Scale
 
 Answer = int | str | None
@@ -28,7 +29,7 @@ class ScoreResult:
 
     id: str
     label: str
-    value: float | None  # rounded to 2 decimals; None when not valid
+    value: float | None  # unrounded (instruments.numbers writes it); None when not valid
     valid: bool  # enough items answered (min_answered)
     answered: int
     total_items: int
@@ -112,15 +113,15 @@ def _score_measure(instrument: Instrument, measure: Measure, keyed: Mapping[str,
     if valid:
         mean = sum(values) / answered
         # A sum is prorated (mean x items) so a skipped item does not read as a low score.
-        value = round(mean if measure.method == "mean" else mean * n, 2)
-        # Band on the rounded value so the band always matches the number shown.
-        band = measure.band_for(value)
+        value = mean if measure.method == "mean" else mean * n
+        # Band on the value as shown (half-up to 2 decimals), so band and number always agree.
+        band = measure.band_for(shown(value))
         if band is not None and band.concern:
             prompts = tuple(measure.prompts)
         if measure.norms is not None:
             raw_z = (value - measure.norms.mean) / measure.norms.sd
-            z = round(raw_z, 2)
-            percentile = round(100 * _normal_cdf(raw_z), 1)
+            z = shown(raw_z)
+            percentile = shown(100 * _normal_cdf(raw_z), 1)
     return ScoreResult(
         id=measure.id,
         label=measure.label,

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from clinic.charts import COLOUR_A, COLOUR_B, PLOT_LEFT, PLOT_RIGHT, dumbbell, trend
+from clinic.charts import COLOUR_A, COLOUR_B, PLOT_LEFT, PLOT_RIGHT, dumbbell, small_multiples
 
 SVG = "{http://www.w3.org/2000/svg}"
 NAMESPACE = 'xmlns="http://www.w3.org/2000/svg"'
@@ -128,13 +128,27 @@ def test_equal_scores_keep_both_markers_visible():
     assert float(data[0].get("width")) / 2 * 2**0.5 > float(data[1].get("r"))
 
 
-@pytest.mark.parametrize("chart", ["dumbbell", "trend"])
+def multiples(points=None, **kw) -> str:
+    """Two panels: one on a 1-5 mean, one on a 0-9 sum."""
+    panels = kw.pop(
+        "panels",
+        [
+            ("Feeling heard", 1, 5, points or [("Intake", 2.0, 3.0), ("Week 6", 2.5, None)]),
+            ("Pursuing", 0, 9, [("Intake", 3.0, 6.0), ("Week 6", 4.0, 5.0)]),
+        ],
+    )
+    return small_multiples(panels, title=kw.pop("title", "Connection over time"), names=kw.pop("names", NAMES), **kw)
+
+
+@pytest.mark.parametrize("chart", ["dumbbell", "multiples"])
 def test_user_and_instrument_text_is_escaped(chart):
     names = ('<b>Jo</b> & "Jay"', "Mika's")
     if chart == "dumbbell":
         svg = dumbbell([(HOSTILE, 2.0, 3.0)], low=1, high=5, title=HOSTILE, names=names)
     else:
-        svg = trend([(HOSTILE, 2.0, 3.0), ("Later", None, 4.0)], low=1, high=5, title=HOSTILE, names=names)
+        svg = multiples(
+            panels=[(HOSTILE, 1, 5, [(HOSTILE, 2.0, 3.0), ("Later", None, 4.0)])], title=HOSTILE, names=names
+        )
     assert "<script" not in svg and "<b>" not in svg
     assert "&lt;script&gt;" in svg and "&amp;" in svg
     root = parse(svg)
@@ -142,7 +156,7 @@ def test_user_and_instrument_text_is_escaped(chart):
     assert root.find(SVG + "title").text == HOSTILE
     assert HOSTILE in root.find(SVG + "desc").text
     assert f"A: {names[0]}" in texts(root) and f"B: {names[1]}" in texts(root)
-    # The trend's occasion column is narrow, so the label may be cut, but it is cut as text.
+    # A small panel's labels may be cut, but they are cut as text.
     assert any(t == HOSTILE or (t.startswith('<script>alert("x")') and t.endswith("…")) for t in texts(root))
 
 
@@ -160,9 +174,9 @@ def test_characters_xml_cannot_carry_are_dropped_and_long_labels_are_cut():
     "svg",
     [
         connection_chart(names=("javascript:alert(1)", "url(x)")),
-        trend([("Intake", 2.0, 3.0), ("Week 6", 2.5, None)], low=1, high=5, title="t", names=NAMES),
+        multiples(names=("javascript:alert(1)", "url(x)")),
     ],
-    ids=["dumbbell", "trend"],
+    ids=["dumbbell", "multiples"],
 )
 def test_charts_are_self_contained(svg):
     root = parse(svg)
@@ -177,9 +191,7 @@ def test_charts_are_self_contained(svg):
 
 def test_output_is_deterministic_and_ids_differ_between_charts():
     assert connection_chart() == connection_chart()
-    assert trend([("I", 1.0, 2.0)], low=1, high=5, title="t", names=NAMES) == trend(
-        [("I", 1.0, 2.0)], low=1, high=5, title="t", names=NAMES
-    )
+    assert multiples() == multiples()
     first = parse(connection_chart()).find(SVG + "title").get("id")
     other = parse(connection_chart(title="Other")).find(SVG + "title").get("id")
     assert first != other
@@ -205,52 +217,67 @@ def test_dumbbell_refuses_what_it_cannot_draw_honestly(kwargs):
         dumbbell(rows, title="t", names=NAMES, **{"low": 1, "high": 5, **kwargs})
 
 
-def test_trend_puts_occasions_and_scores_where_the_axes_say():
-    series = [("Intake", 1.0, 2.0), ("Week 6", 2.0, 3.0), ("Week 12", 3.0, 5.0)]
-    root = parse(trend(series, low=1, high=5, title="Feeling heard over time", names=NAMES))
-    # Occasions are spread over 112..528 (the plot area inset by 48); the scale runs from y 264 (1) up to y 58 (5).
-    assert [centre(el) for el in markers(root, "a")] == [(112.0, 264.0), (320.0, 212.5), (528.0, 161.0)]
-    assert [centre(el) for el in markers(root, "b")] == [(112.0, 212.5), (320.0, 161.0), (528.0, 58.0)]
-    lines = {el.get("data-partner"): el for el in root.iter(SVG + "polyline")}
-    assert lines["a"].get("points") == "112,264 320,212.5 528,161"
-    assert lines["b"].get("points") == "112,212.5 320,161 528,58"
-    assert lines["a"].get("stroke") == COLOUR_A and lines["b"].get("stroke") == COLOUR_B
-    # B's line is dashed as well as orange, so the lines differ without colour.
-    assert lines["b"].get("stroke-dasharray") and not lines["a"].get("stroke-dasharray")
-    for label in ("Intake", "Week 6", "Week 12", "1.00", "2.00", "3.00", "5.00", "A: Jordan", "B: Mika"):
-        assert label in texts(root)
+def test_small_multiples_put_each_measure_in_its_own_panel_on_its_own_axis():
+    root = parse(multiples(points=[("Intake", 1.0, 3.0), ("Week 6", 5.0, None)]))
+    # Three panels a row, 190.67 wide and 18 apart, from x 16; a panel's plot runs from its
+    # left + 26 (tick labels) to its right - 8, its points 8 in from there; y from 138 (low) up to 66 (high).
+    a = [centre(el) for el in markers(root, "a")]
+    b = [centre(el) for el in markers(root, "b")]
+    assert a[:2] == [(50.0, 138.0), (pytest.approx(190.67, abs=0.01), 66.0)]
+    # Pursuing, a sum from 0 to 9, in the second panel (x from 224.67): 3 -> y 114, 4 -> 106.
+    assert a[2:] == [(pytest.approx(258.67, abs=0.01), 114.0), (pytest.approx(399.33, abs=0.01), 106.0)]
+    assert b[0] == (
+        pytest.approx(50, abs=0.01),
+        pytest.approx(102, abs=0.01),
+    )  # Mika's 3.0 at Intake; no marker at Week 6 (not enough answers)
+    lines = {(el.get("data-partner"), el.get("points")) for el in root.iter(SVG + "polyline")}
+    assert ("a", "50,138 190.67,66") in lines
+    assert not any(partner == "b" and points.startswith("50,") for partner, points in lines)  # one point: no line
+    colours = {el.get("data-partner"): el.get("stroke") for el in root.iter(SVG + "polyline")}
+    assert colours == {"a": COLOUR_A, "b": COLOUR_B}
+    dashed = {el.get("data-partner"): bool(el.get("stroke-dasharray")) for el in root.iter(SVG + "polyline")}
+    assert dashed == {"a": False, "b": True}  # B's line is dashed too, so the lines differ without colour
+    for label in ("Feeling heard", "Pursuing", "Intake", "Week 6", "1", "5", "0", "9", "A: Jordan", "B: Mika"):
+        assert label in texts(root), label
     assert root.find(SVG + "desc").text == (
-        "Scores from 1 to 5, by assessment. Intake: Jordan 1.00, Mika 2.00. "
-        "Week 6: Jordan 2.00, Mika 3.00. Week 12: Jordan 3.00, Mika 5.00."
+        "Feeling heard (from 1 to 5): Intake: Jordan 1.00, Mika 3.00; Week 6: Jordan 5.00, Mika not enough answers. "
+        "Pursuing (from 0 to 9): Intake: Jordan 3.00, Mika 6.00; Week 6: Jordan 4.00, Mika 5.00."
     )
 
 
-def test_trend_breaks_the_line_at_a_missing_score():
-    series = [("I", 1.0, 2.0), ("II", None, 2.0), ("III", 3.0, 2.0), ("IV", 4.0, None), ("V", 5.0, 2.0)]
-    root = parse(trend(series, low=1, high=5, title="t", names=NAMES))
-    # Five occasions: 104 apart from 112. Jordan's line restarts after II, Mika's after IV.
-    a = [el.get("points") for el in root.iter(SVG + "polyline") if el.get("data-partner") == "a"]
-    b = [el.get("points") for el in root.iter(SVG + "polyline") if el.get("data-partner") == "b"]
-    assert a == ["320,161 424,109.5 528,58"]  # I stands alone: a one-point run draws no line
-    assert b == ["112,212.5 216,212.5 320,212.5"]  # V stands alone after the gap at IV
-    assert [centre(el)[0] for el in markers(root, "a")] == [112.0, 320.0, 424.0, 528.0]
-    assert [centre(el)[0] for el in markers(root, "b")] == [112.0, 216.0, 320.0, 528.0]
-    assert "Jordan: not enough answers at II" in texts(root)
-    assert "Mika: not enough answers at IV" in texts(root)
+def test_small_multiples_break_a_line_at_a_missing_score():
+    points = [("I", 1.0, 2.0), ("II", None, 2.0), ("III", 3.0, 2.0), ("IV", 4.0, None)]
+    root = parse(multiples(panels=[("Feeling heard", 1, 5, points)]))
+    runs = [(el.get("data-partner"), len(el.get("points").split())) for el in root.iter(SVG + "polyline")]
+    # Mika: I-III joined, nothing at IV; Jordan: I alone (no line), then III-IV.
+    assert sorted(runs) == [("a", 2), ("b", 3)]
 
 
-def test_trend_with_no_scores_for_one_partner_draws_only_the_other():
-    root = parse(trend([("I", None, 2.0), ("II", None, 3.0)], low=1, high=5, title="t", names=NAMES))
-    assert markers(root, "a") == []
-    assert [el.get("data-partner") for el in root.iter(SVG + "polyline")] == ["b"]
-    assert "Jordan: not enough answers at I, II" in texts(root)
-
-
-def test_trend_refuses_an_empty_series_and_out_of_range_scores():
+@pytest.mark.parametrize(
+    "panels",
+    [[], [("x", 1, 5, [])], [("x", 1, 5, [("I", 6.0, 2.0)])], [("x", 5, 1, [("I", 2.0, 2.0)])]],
+    ids=["no panels", "no points", "out of range", "backwards axis"],
+)
+def test_small_multiples_refuse_what_they_cannot_draw_honestly(panels):
     with pytest.raises(ValueError):
-        trend([], low=1, high=5, title="t", names=NAMES)
-    with pytest.raises(ValueError):
-        trend([("I", 6.0, 2.0)], low=1, high=5, title="t", names=NAMES)
+        small_multiples(panels, title="t", names=NAMES)
+
+
+def test_a_dumbbell_leaves_out_a_partner_who_has_not_sent_anything():
+    root = parse(
+        dumbbell(
+            [("Feeling heard", 2.0, None), ("Affection", 3.0, None)],
+            low=1,
+            high=5,
+            title="t",
+            names=NAMES,
+            sent=(True, False),
+        )
+    )
+    assert markers(root, "b") == []
+    assert not any("not enough answers" in t for t in texts(root))  # no note repeated for each row
+    assert "A: Jordan" in texts(root) and not any(t.startswith("B:") for t in texts(root))
+    assert root.find(SVG + "desc").text == "Scores from 1 to 5. Feeling heard: Jordan 2.00. Affection: Jordan 3.00."
 
 
 # --- the compact layout for phones -------------------------------------------------------------------
@@ -269,9 +296,9 @@ def smallest_text_at(svg: str, width: float) -> float:
     "draw",
     [
         lambda **kw: connection_chart(**kw),
-        lambda **kw: trend([("Intake", 2.0, None), ("Week 6", 3.5, 4.0)], low=1, high=5, title="T", names=NAMES, **kw),
+        lambda **kw: multiples(**kw),
     ],
-    ids=["dumbbell", "trend"],
+    ids=["dumbbell", "multiples"],
 )
 def test_the_compact_layout_keeps_text_readable_on_a_phone(draw):
     wide, compact = draw(), draw(compact=True)

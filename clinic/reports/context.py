@@ -18,11 +18,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from clinic.brief import build_brief, pursue_withdraw, shared_concerns
 from clinic.models import Assessment, Clinician, Couple, Partner, Practice
-from clinic.results import TALK_LIMIT, CoupleResults, InstrumentResults, Trend, comparison_svg, measure_score
+from clinic.results import (
+    BETTER,
+    CLOSER,
+    FURTHER_APART,
+    WORSE,
+    CoupleResults,
+    InstrumentResults,
+    OverTime,
+    Trend,
+    comparison_svg,
+    measure_score,
+    trends_svg,
+)
 from clinic.services.couples import PREP_NOTES_LIMIT
 from clinic.templating import localtime_in
-from instruments import THEME_LABELS, ChangeUnknown, ItemComparison, Result, theme_label
+from clinic.wording import NOT_ENOUGH, agreement_words, higher_by
+from instruments import Result, theme_label
+from instruments.numbers import fmt
 from instruments.scoring import key as keyed_value
 
 # What a PDF looks like besides its data: the report templates, their stylesheet, the
@@ -73,9 +88,13 @@ LIMITS = {
     "clinician": Clinician.__table__.c.name.type.length,
     "credential": Clinician.__table__.c.credential.type.length,
     "text": PREP_NOTES_LIMIT,
+    "note": 1000,  # the therapist's note to the couple (ReportForm keeps it within this)
 }
-NOT_SUBMITTED = "not submitted"
-NOT_ENOUGH = "not enough answers"
+NOT_SUBMITTED = "not sent"
+# Statements per list in the report's details, and what a couple summary holds at most.
+DETAIL_ITEMS = 3
+SUMMARY_STRENGTHS = 8
+SUMMARY_THEMES = 4
 
 
 def build_context(
@@ -86,8 +105,10 @@ def build_context(
     kind: Kind,
     appendix: bool,
     generated_at: datetime,
+    note: str = "",
 ) -> dict:
-    """Everything one report shows, as JSON-ready data (the summary holds only what both partners may see)."""
+    """Everything one report shows, as JSON-ready data (the summary holds only what both partners may see;
+    `note` is the therapist's note to the couple, printed in the summary only)."""
     if kind not in ("clinician", "summary"):
         raise ValueError(f"unknown report kind {kind!r}")
     zone = practice.timezone
@@ -102,8 +123,8 @@ def build_context(
         },
     }
     if kind == "clinician":
-        return common | _clinician(results, zone, appendix)
-    return common | _summary(results)
+        return common | _clinician(results, zone, appendix, generated_at)
+    return common | _summary(results, note)
 
 
 def cache_key(ctx: dict) -> str:
@@ -122,26 +143,25 @@ def cache_key(ctx: dict) -> str:
 # --- the clinician report -----------------------------------------------------------------------
 
 
-def _clinician(results: CoupleResults, zone: str, appendix: bool) -> dict:
+def _clinician(results: CoupleResults, zone: str, appendix: bool, generated_at: datetime) -> dict:
+    """Page 1 the brief, page 2 the scores at a glance, then the details, then the optional appendix."""
     label = _clip(results.couple.label, "label")
     shown = _shown(results)
     rows = [r for r in results.by_assessment[shown.id] if r.instrument.kind == "scored"] if shown else []
+    names = {pos: _clip(results.partners[pos].display_name, "name") for pos in POSITIONS}
     return {
         "title": f"Session-prep report: {label}",
         "couple": label,
         "partners": [_partner(results, pos) for pos in POSITIONS],
-        "assessments": [_assessment(results, a, shown, zone) for a in results.assessments],
         "shown": {"occasion": _clip(shown.occasion, "occasion"), "date": _date(shown.created_at, zone)}
         if shown
         else None,
-        "waiting_for": [_partner(results, pos) for pos in _missing(results, shown)] if shown else [],
-        "safety": _safety(results, zone),
-        "glance": [_glance_row(row, m) for row in rows for m in (row.instrument.totals or row.instrument.subscales)],
-        "instruments": [_instrument(results, row) for row in rows],
-        "life_context": _life_context(results, zone),
-        "trends": [_trend(t) for t in results.trends if _scored_at_all(t)],
-        "focus": _focus(rows, shared_only=False),
+        "brief": _brief(results, shown, zone, generated_at),
         "prep_notes": _clip(results.couple.prep_notes or "", "text"),
+        "glance": [_glance(row, names) for row in rows],
+        "details": [_detail(results, row) for row in rows],
+        "life_context": _life_context(results, zone),
+        "over_time": [_over_time(results, group) for group in results.over_time],
         "appendix": _appendix(results, shown) if appendix and shown else None,
     }
 
@@ -154,10 +174,6 @@ def _shown(results: CoupleResults) -> Assessment | None:
     return None
 
 
-def _missing(results: CoupleResults, assessment: Assessment) -> list[int]:
-    return [pos for pos in POSITIONS if not results.submitted[assessment.id].get(pos)]
-
-
 def _partner(results: CoupleResults, pos: int) -> dict:
     return {
         "letter": _letter(pos),
@@ -166,53 +182,85 @@ def _partner(results: CoupleResults, pos: int) -> dict:
     }
 
 
-def _assessment(results: CoupleResults, assessment: Assessment, shown: Assessment | None, zone: str) -> dict:
-    submitted = results.submitted[assessment.id]
+WAITING_WORDS = {
+    "not_opened": "has not opened the link yet",
+    "opened": "opened the link, nothing saved yet",
+    "in_progress": "started, not sent yet",
+    "expired": "the link ran out",
+    "revoked": "the link was revoked",
+}
+
+
+def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: datetime) -> dict:
+    """The session brief (clinic.brief), as the couple view shows it."""
+    brief = build_brief(results, shown, now)
+    standing, safety = brief.standing, brief.safety
+    flags_here = shown is not None and any(e.assessment.id == shown.id for e in results.safety)
+    calm = None
+    if not safety.unreviewed:
+        calm = (
+            "Every safety flag has been reviewed."
+            if safety.reviewed
+            else ("No safety flags in this assessment." if shown and not flags_here else "No safety flags.")
+        )
     return {
-        "occasion": _clip(assessment.occasion, "occasion"),
-        "date": _date(assessment.created_at, zone),
-        "covered": shown is not None and assessment.id == shown.id,
-        "questionnaires": [row.instrument.title for row in results.by_assessment[assessment.id]],
-        "partners": [
-            _partner(results, pos) | {"submitted": _date(submitted[pos], zone) if submitted.get(pos) else None}
-            for pos in POSITIONS
+        "sent": [_partner(results, pos) | {"sent": _date_time(standing.sent.get(pos), zone)} for pos in POSITIONS],
+        "waiting": [
+            _partner(results, w.position)
+            | {"since": _date(w.since, zone), "state": WAITING_WORDS.get(w.state, w.state)}
+            for w in standing.waiting
         ],
+        "open_occasion": _clip(standing.open_occasion, "occasion") if standing.open_occasion else None,
+        "open_is_shown": standing.open_id is not None and standing.open_id == standing.shown_id,
+        "links_open": standing.links_open,
+        "safety": {
+            "unreviewed": [_flag(entry, zone) for entry in safety.unreviewed],
+            "reviewed": [_flag(entry, zone) for entry in safety.reviewed],
+            "calm": calm,
+            "not_screened": [_clip(results.partners[pos].display_name, "name") for pos in safety.not_screened],
+        },
+        "points": [
+            {
+                "title": point.title,
+                "about": point.about,
+                "answers": [
+                    _partner(results, pos) | {"text": point.answers[pos]} for pos in POSITIONS if pos in point.answers
+                ],
+                "note": point.note,
+                "items": [
+                    {"text": said.text, "a": said.answers.get(1), "b": said.answers.get(2)} for said in point.items
+                ],
+            }
+            for point in brief.points
+        ],
+        "strengths": {
+            "count": brief.strength_count,
+            "statements": [
+                {"text": s.text, "area": s.area, "a": s.answers[1], "b": s.answers[2]} for s in brief.strengths
+            ],
+        },
+        "questions": list(brief.questions),
     }
 
 
-def _safety(results: CoupleResults, zone: str) -> dict:
-    """Every raised flag, grouped by partner, with its review; and who completed the safety check at all."""
-    screened = dict.fromkeys(POSITIONS, False)
-    for rows in results.by_assessment.values():
-        for row in rows:
-            if row.instrument.kind == "screen":
-                for pos in POSITIONS:
-                    screened[pos] = screened[pos] or row.results[pos] is not None
-    partners = []
-    for pos in POSITIONS:
-        flags = []
-        for entry in results.safety:
-            if entry.partner.position != pos:
-                continue
-            review = entry.review
-            flags.append(
-                {
-                    "occasion": _clip(entry.assessment.occasion, "occasion"),
-                    "level": "Urgent" if entry.flag.level == "urgent" else "Review",
-                    "item": entry.flag.text,
-                    "answer": entry.flag.answer_label,
-                    "reviewed": review is not None,
-                    "reviewed_by": (
-                        _clip(review.reviewed_by.name, "clinician") if review.reviewed_by else "a former clinician"
-                    )
-                    if review
-                    else None,
-                    "reviewed_at": localtime_in(review.reviewed_at, zone, DATE_TIME) if review else None,
-                    "note": _clip(review.note or "", "text") if review else None,
-                }
-            )
-        partners.append(_partner(results, pos) | {"screened": screened[pos], "flags": flags})
-    return {"count": len(results.safety), "unreviewed": results.unreviewed_safety, "partners": partners}
+def _flag(entry, zone: str) -> dict:
+    review = entry.review
+    return _partner_of(entry.partner) | {
+        "occasion": _clip(entry.assessment.occasion, "occasion"),
+        "level": "Urgent" if entry.flag.level == "urgent" else "Review",
+        "item": entry.flag.text,
+        "answer": entry.flag.answer_label,
+        "reviewed_by": (_clip(review.reviewed_by.name, "clinician") if review.reviewed_by else "a former clinician")
+        if review
+        else None,
+        "reviewed_at": localtime_in(review.reviewed_at, zone, DATE_TIME) if review else None,
+        "note": _clip(review.note or "", "text") if review else None,
+    }
+
+
+def _partner_of(partner: Partner) -> dict:
+    letter = _letter(partner.position)
+    return {"letter": letter, "key": letter.lower(), "name": _clip(partner.display_name, "name")}
 
 
 def _cell(result: Result | None, measure_id: str) -> dict:
@@ -223,41 +271,25 @@ def _cell(result: Result | None, measure_id: str) -> dict:
     if not found.valid or found.value is None:
         return {"value": None, "band": None, "concern": False, "note": NOT_ENOUGH}
     return {
-        "value": _num(found.value),
+        "value": fmt(found.value),
         "band": found.band.label if found.band else None,
         "concern": bool(found.band and found.band.concern),
         "note": None,
     }
 
 
-def _difference(row: InstrumentResults, measure_id: str) -> tuple[str | None, str | None]:
-    if row.comparison is None:
-        return None, None
-    cmp = row.comparison.subscales.get(measure_id) or row.comparison.totals.get(measure_id)
-    if cmp is None:
-        return None, None
-    difference = _num(cmp.difference) if cmp.difference is not None else None
-    agreement = f"{cmp.agreement:.0f}% shared strengths" if cmp.agreement is not None else None
-    return difference, agreement
+def _agreement(cmp) -> str | None:
+    return agreement_words(cmp) if cmp is not None and cmp.items_compared else None
 
 
-def _glance_row(row: InstrumentResults, measure) -> dict:
-    difference, _ = _difference(row, measure.id)
-    return {
-        "instrument": row.instrument.title,
-        "measure": measure.label,
-        "a": _cell(row.results[1], measure.id),
-        "b": _cell(row.results[2], measure.id),
-        "difference": difference,
-    }
-
-
-def _instrument(results: CoupleResults, row: InstrumentResults) -> dict:
-    """One questionnaire of the covered assessment: its chart, its score table and its agreement lists."""
+def _glance(row: InstrumentResults, names: dict[int, str]) -> dict:
+    """One questionnaire's scores, differences in words and agreement counts (page 2)."""
     instrument = row.instrument
     measures = []
     for measure in instrument.measures():
-        difference, agreement = _difference(row, measure.id)
+        cmp = None
+        if row.comparison is not None:
+            cmp = row.comparison.subscales.get(measure.id) or row.comparison.totals.get(measure.id)
         measures.append(
             {
                 "label": measure.label,
@@ -265,26 +297,30 @@ def _instrument(results: CoupleResults, row: InstrumentResults) -> dict:
                 "concern_direction": measure.direction == "concern",
                 "a": _cell(row.results[1], measure.id),
                 "b": _cell(row.results[2], measure.id),
-                "difference": difference,
-                "agreement": agreement,
+                "difference": higher_by(cmp.difference, names) if cmp and cmp.difference is not None else None,
+                "agreement": _agreement(cmp),
             }
         )
-    talk = None
-    if row.talk is not None:
-        talk = {
-            "shared_strengths": [_item(i) for i in row.talk.shared_strengths],
-            "shared_concerns": [_item(i) for i in row.talk.shared_concerns],
-            "splits": [_item(i) for i in row.talk.splits],
-        }
     return {
         "title": instrument.title,
         "version": instrument.version,
         # "(averages)" only when every area shown is one; a sum says so on its own row.
         "averages": all(m.method == "mean" for m in instrument.measures()),
-        "chart": _chart(results, row),
+        "compared": row.comparison is not None,
         "measures": measures,
-        "talk": talk,
     }
+
+
+def _detail(results: CoupleResults, row: InstrumentResults) -> dict:
+    """One questionnaire's chart and the statements worth a look (the largest gaps, shared concerns and strengths)."""
+    talk = None
+    if row.talk is not None:
+        talk = {
+            "gaps": [_item(i) for i in row.talk.gaps[:DETAIL_ITEMS]],
+            "shared_concerns": [_item(i) for i in row.talk.shared_concerns[:DETAIL_ITEMS]],
+            "shared_strengths": [_item(i) for i in row.talk.shared_strengths[:DETAIL_ITEMS]],
+        }
+    return {"title": row.instrument.title, "chart": _chart(results, row), "talk": talk}
 
 
 def _item(item) -> dict:
@@ -293,8 +329,11 @@ def _item(item) -> dict:
 
 def _chart(results: CoupleResults, row: InstrumentResults) -> str | None:
     """The couple view's dumbbell chart of every subscale and total, as an SVG string."""
-    names = (_clip(results.partners[1].display_name, "name"), _clip(results.partners[2].display_name, "name"))
-    return comparison_svg(row, names)
+    return comparison_svg(row, _names(results))
+
+
+def _names(results: CoupleResults) -> tuple[str, str]:
+    return (_clip(results.partners[1].display_name, "name"), _clip(results.partners[2].display_name, "name"))
 
 
 def _life_context(results: CoupleResults, zone: str) -> dict | None:
@@ -315,6 +354,7 @@ def _life_context(results: CoupleResults, zone: str) -> dict | None:
             )
             for pos in POSITIONS
         ],
+        # Only what is happening for either partner gets a row; the rest is named in one line.
         "rows": [
             {
                 "text": row.text,
@@ -324,7 +364,9 @@ def _life_context(results: CoupleResults, zone: str) -> dict | None:
                 "b_weighing": row.weighing[2],
             }
             for row in results.context
+            if not _quiet(row)
         ],
+        "quiet": [row.text for row in results.context if _quiet(row)],
         "notes": [
             _partner(results, pos) | {"text": _clip(results.context_notes[pos], "text")}
             for pos in POSITIONS
@@ -333,81 +375,67 @@ def _life_context(results: CoupleResults, zone: str) -> dict | None:
     }
 
 
-def _change(change) -> dict | None:
-    """One partner's change since the previous assessment, or why it cannot be judged."""
-    if change is None:
-        return None
-    if isinstance(change, ChangeUnknown):
-        return {"reason": change.reason}
+def _quiet(row) -> bool:
+    """A life-context item neither partner has happening (the scale's lowest answer, or no answer)."""
+    return all(value in (None, row.lowest) for value in row.answers.values())
+
+
+def _over_time(results: CoupleResults, group: OverTime) -> dict:
+    """One instrument from its first to its latest assessment: a compact chart and one change table."""
+    first = group.trends[0].since_first
+    if group.judged and not group.not_judged:
+        basis = (
+            "Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's SD and reliability: "
+            "“better” and “worse” are changes larger than its measurement error."
+        )
+    elif not group.judged:
+        basis = (
+            "No SD and reliability from a validation study yet, so change cannot yet be judged reliable: "
+            f"“better” and “worse” mean a raw change of at least {group.clear_step}."
+        )
+    else:
+        basis = (
+            f"Judged with reliable change (Jacobson & Truax, 95%) for {', '.join(group.judged)}; elsewhere "
+            f"“better” and “worse” mean a raw change of at least {group.clear_step}, not judged reliable."
+        )
     return {
-        "figures": f"{change.change:+.2f} (RCI {change.rci:.2f})",
-        "verdict": change.direction if change.reliable else "no reliable change",
+        "instrument": group.instrument.title,
+        "span": f"{_clip(first.earlier.occasion, 'occasion')} → {_clip(first.later.occasion, 'occasion')}",
+        "basis": basis,
+        "chart": trends_svg(group.trends, _names(results)),
+        "rows": [_change_row(trend) for trend in group.trends],
     }
 
 
-def _gap(gap) -> dict | None:
-    if gap is None:
-        return None
-    if isinstance(gap, ChangeUnknown):
-        return {"reason": gap.reason}
-    return {
-        "figures": f"{abs(gap.earlier_gap):.2f} → {abs(gap.later_gap):.2f} (RCI {gap.rci:.2f})",
-        "verdict": gap.direction if gap.reliable else "no reliable change",
-    }
-
-
-def _scored_at_all(trend: Trend) -> bool:
-    """Whether anybody has a score at either of the two assessments compared (otherwise the row says nothing)."""
-    return any(point.values[pos] is not None for point in trend.points[-2:] for pos in POSITIONS)
-
-
-def _trend(trend: Trend) -> dict:
-    earlier, later = trend.points[-2], trend.points[-1]
-    change = {_letter(pos).lower(): _change(trend.change[pos]) for pos in POSITIONS}
-    gap = _gap(trend.gap_change)
-    reasons = {c.get("reason") if c else None for c in (change["a"], change["b"], gap)}
-    # One reason for all three (e.g. no published reliability) is said once, not three times.
-    common = reasons.pop() if len(reasons) == 1 else None
-    return {
-        "instrument": trend.instrument.title,
-        "measure": trend.label,
-        "from": _clip(earlier.occasion, "occasion"),
-        "to": _clip(later.occasion, "occasion"),
-        "a_values": [_num_or_none(earlier.values[1]), _num_or_none(later.values[1])],
-        "b_values": [_num_or_none(earlier.values[2]), _num_or_none(later.values[2])],
-        "a": change["a"],
-        "b": change["b"],
-        "gap": gap,
-        # The distance between the partners before and after, where both scored both times.
-        "raw_gap": None if None in trend.gaps else f"{abs(trend.gaps[0]):.2f} → {abs(trend.gaps[1]):.2f}",
-        "common_reason": common,
-    }
-
-
-def _focus(rows: list[InstrumentResults], *, shared_only: bool) -> list[dict]:
-    """Discussion prompts of measures in a concern band, grouped by theme in "what helps" order, each once."""
-    # shared_only (the couple's summary): a measure counts only when both partners'
-    # scores sit in a concern band, since a prompt raised by one partner's score
-    # would tell the other something about that score.
-    found: dict[str, dict[str, list[str]]] = {}
-    for row in rows:
-        for measure in row.instrument.measures():
-            concerned = [pos for pos in POSITIONS if (s := measure_score(row.results[pos], measure.id)) and s.prompts]
-            if not concerned or (shared_only and len(concerned) < 2):
-                continue
-            letters = " and ".join(_letter(pos) for pos in concerned)
-            source = f"{row.instrument.title}, {measure.label}: {letters}"
-            prompts = measure_score(row.results[concerned[0]], measure.id).prompts
-            for prompt in prompts:
-                sources = found.setdefault(prompt.theme, {}).setdefault(prompt.text, [])
-                if source not in sources:
-                    sources.append(source)
-    out = []
-    for theme in THEME_LABELS:
-        if theme in found:
-            prompts = [{"text": text, "sources": sources} for text, sources in found[theme].items()]
-            out.append({"theme": theme_label(theme), "prompts": prompts})
-    return out
+def _change_row(trend: Trend) -> dict:
+    change = trend.since_first
+    cells = {}
+    for pos in POSITIONS:
+        before, after = change.scores(pos)
+        key = _letter(pos).lower()
+        if before is None or after is None:
+            cells[key] = {"figures": None, "verdict": None, "note": "—"}
+        elif change.delta[pos] is None:
+            cells[key] = {"figures": None, "verdict": None, "note": NOT_ENOUGH}
+        else:
+            cells[key] = {
+                "figures": f"{fmt(before.value)} → {fmt(after.value)}",
+                "verdict": change.verdict[pos],
+                "note": None,
+            }
+    if change.gap[0] is None:
+        gap = {
+            "figures": None,
+            "verdict": None,
+            "note": NOT_ENOUGH if change.gap_reliable else "needs both partners both times",
+        }
+    else:
+        gap = {"figures": f"{fmt(change.gap[0])} → {fmt(change.gap[1])}", "verdict": change.gap_verdict, "note": None}
+    changed = any(v in (BETTER, WORSE) for v in change.verdict.values()) or change.gap_verdict in (
+        CLOSER,
+        FURTHER_APART,
+    )
+    return {"measure": trend.label, "a": cells["a"], "b": cells["b"], "gap": gap, "changed": changed}
 
 
 def _appendix(results: CoupleResults, shown: Assessment) -> list[dict]:
@@ -438,37 +466,69 @@ def _appendix(results: CoupleResults, shown: Assessment) -> list[dict]:
 # --- the shareable couple summary -----------------------------------------------------------------
 
 
-def _summary(results: CoupleResults) -> dict:
-    """Only what both partners may see: shared strengths (wording only), shared themes and their ideas."""
+def _summary(results: CoupleResults, note: str) -> dict:
+    """Only what both partners may see: the statements both see positively (only when both agreed to
+    share them), themes from areas both find hard and from the pursue-withdraw pattern (never saying
+    who stands where), each with one suggestion and one question, and the therapist's note."""
     names = [_clip(results.partners[pos].display_name, "name") for pos in POSITIONS]
     shown = _shown(results)
     rows = [r for r in results.by_assessment[shown.id] if r.instrument.kind == "scored"] if shown else []
+    both_sent = bool(shown) and all(results.submitted[shown.id].get(pos) for pos in POSITIONS)
+    consent = both_sent and all(
+        invitation.shares_agreement for invitation in shown.invitations if invitation.submitted_at is not None
+    )
     strengths: list[str] = []
-    for row in rows:
-        worded = [i.text for i in (row.comparison.items if row.comparison else ()) if _strength_as_worded(row, i)]
-        strengths.extend(text for text in worded[:TALK_LIMIT] if text not in strengths)
-    themes = [
-        {"theme": group["theme"], "ideas": [p["text"] for p in group["prompts"]]}
-        for group in _focus(rows, shared_only=True)
-    ]
+    if consent:
+        for row in rows:
+            worded = [
+                i.text
+                for i in (row.comparison.items if row.comparison else ())
+                if i.category == "shared_strength" and row.instrument.worded_healthy(i.item_id)
+            ]
+            strengths.extend(text for text in worded if text not in strengths)
     return {
         "title": f"Session summary for {names[0]} and {names[1]}",
         "names": names,
-        "strengths": strengths,
-        "themes": themes,
+        "both_sent": both_sent,
+        "strengths_shared": consent,
+        "strengths": strengths[:SUMMARY_STRENGTHS],
+        "themes": _themes(rows) if both_sent else [],
+        "note": _clip(note.strip(), "note") if note else "",
     }
 
 
-def _strength_as_worded(row: InstrumentResults, item: ItemComparison) -> bool:
-    """A shared strength whose wording states the strength itself, so it reads right without the answers."""
-    # On a reverse-keyed item (or a plain item of a concern area) the strength is
-    # that both partners disagreed, e.g. "We can go days without a warm touch.":
-    # shown alone, that wording would say the opposite of what they answered.
-    if item.category != "shared_strength":
-        return False
-    instrument = row.instrument
-    health = instrument.measure(item.subscale).direction == "health"
-    return health != instrument.item(item.item_id).reverse
+def _themes(rows: list[InstrumentResults]) -> list[dict]:
+    """Themes to work on together: the pursue-withdraw pattern (without saying who stands where), then
+    each area where both partners' scores sit in a concern band, deepest first; each with the area's
+    first suggestion (written by this project from PRODUCT.md's "what helps") and its question."""
+    themes = []
+    pattern = pursue_withdraw(rows)
+    if pattern is not None:
+        _, (_, pursue), (_, withdraw) = pattern
+        idea = next((p.text for p in pursue.prompts if p.theme == "demand_withdraw"), None) or (
+            pursue.prompts[0].text if pursue.prompts else None
+        )
+        themes.append(
+            {
+                "title": theme_label("demand_withdraw"),
+                "about": (
+                    "When one of you reaches for closeness and the other steps back, each move can set off "
+                    "the other's. Seeing the cycle as the problem, not each other, is the first step."
+                ),
+                "idea": idea,
+                "question": pursue.question or withdraw.question,
+            }
+        )
+    for _, measure in shared_concerns(rows):
+        themes.append(
+            {
+                "title": measure.label,
+                "about": measure.description,
+                "idea": measure.prompts[0].text if measure.prompts else None,
+                "question": measure.question,
+            }
+        )
+    return themes[:SUMMARY_THEMES]
 
 
 # --- small helpers --------------------------------------------------------------------------------
@@ -484,16 +544,12 @@ def _letter(pos: int) -> str:
     return "A" if pos == 1 else "B"
 
 
-def _num(value: float) -> str:
-    return f"{value:.2f}"
-
-
-def _num_or_none(value: float | None) -> str | None:
-    return None if value is None else _num(value)
-
-
 def _date(value: datetime, zone: str) -> str:
     return localtime_in(value, zone, DATE)
+
+
+def _date_time(value: datetime | None, zone: str) -> str | None:
+    return localtime_in(value, zone, DATE_TIME) if value else None
 
 
 def _clip(text: str, field: str) -> str:

@@ -48,7 +48,7 @@ _local_pool: ThreadPoolExecutor | None = None
 _worker_app: Flask | None = None
 
 
-def _context(couple: Couple, kind: ReportKind, appendix: bool) -> dict:
+def _context(couple: Couple, kind: ReportKind, appendix: bool, note: str) -> dict:
     from clinic.reports.context import build_context
 
     practice = db.session.get(Practice, couple.practice_id)
@@ -60,6 +60,7 @@ def _context(couple: Couple, kind: ReportKind, appendix: bool) -> dict:
         kind=kind.value,
         appendix=appendix,
         generated_at=utcnow(),
+        note=note,
     )
 
 
@@ -88,12 +89,14 @@ def expire_if_stale(report: Report) -> bool:
     return expired.rowcount == 1
 
 
-def request_report(couple: Couple, *, kind: ReportKind, appendix: bool) -> tuple[Report, bool]:
+def request_report(couple: Couple, *, kind: ReportKind, appendix: bool, note: str = "") -> tuple[Report, bool]:
     """The report for the couple's current data: an existing one if nothing changed, else a
-    new queued one. Returns (report, needs_rendering)."""
+    new queued one. Returns (report, needs_rendering). `note`, the therapist's note to the
+    couple, goes into a couple summary only (kept encrypted on the row for the worker)."""
     from clinic.reports.context import cache_key
 
-    key = cache_key(_context(couple, kind, appendix))
+    note = (note or "").strip() if kind == ReportKind.SUMMARY else ""
+    key = cache_key(_context(couple, kind, appendix, note))
     existing = db.session.scalar(
         sa.select(Report)
         .where(
@@ -111,7 +114,9 @@ def request_report(couple: Couple, *, kind: ReportKind, appendix: bool) -> tuple
     if existing is not None:
         audit.record("report.requested", couple_id=couple.id, target=f"report:{existing.id}", detail={"cached": True})
         return existing, False
-    report = Report(couple_id=couple.id, kind=kind, appendix=appendix, cache_key=key, status=ReportStatus.QUEUED)
+    report = Report(
+        couple_id=couple.id, kind=kind, appendix=appendix, note=note, cache_key=key, status=ReportStatus.QUEUED
+    )
     if current_user and current_user.is_authenticated:
         report.requested_by_id = current_user.id
     db.session.add(report)
@@ -230,7 +235,7 @@ def render_report(report_id: int) -> None:
     started = time.perf_counter()
     try:
         couple = db.session.get(Couple, report.couple_id, options=[undefer(Couple.prep_notes)], populate_existing=True)
-        context = _context(couple, report.kind, report.appendix)
+        context = _context(couple, report.kind, report.appendix, report.note or "")
         pdf = render_pdf(context)
     except Exception as exc:
         db.session.rollback()

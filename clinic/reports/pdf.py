@@ -117,13 +117,14 @@ def _template_context(ctx: dict) -> dict:
         # It is written into a <style> block: only the known names may go there.
         raise ValueError(f"unknown page size {ctx.get('page_size')!r}")
     view = dict(ctx)
-    if "instruments" in ctx:
-        # clinic.charts builds these SVG strings itself and escapes every label and
-        # name it writes into them; they are the only markup the templates print as is.
-        view["instruments"] = [
-            {**instrument, "chart": Markup(instrument["chart"]) if instrument.get("chart") else None}  # noqa: S704  # nosec B704 -- SVG from clinic.charts
-            for instrument in ctx["instruments"]
-        ]
+    # clinic.charts builds these SVG strings itself and escapes every label and name it
+    # writes into them; they are the only markup the templates print as is.
+    for part in ("details", "over_time"):
+        if part in ctx:
+            view[part] = [
+                {**entry, "chart": Markup(entry["chart"]) if entry.get("chart") else None}  # noqa: S704  # nosec B704 -- SVG from clinic.charts
+                for entry in ctx[part]
+            ]
     return view
 
 

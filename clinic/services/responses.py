@@ -21,6 +21,7 @@ from clinic import catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Answer, Assessment, Couple, Invitation, Score
+from clinic.services import safety
 from clinic.services.invitations import link_is_live, refresh_status
 from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, score
 from instruments.scoring import check_answers
@@ -347,5 +348,8 @@ def submit(invitation: Invitation) -> bool:
         for instrument in instruments_of(invitation)
     ]
     db.session.execute(sa.insert(Score), rows)
-    refresh_status(invitation.assessment.couple)
+    couple = invitation.assessment.couple
+    refresh_status(couple)
+    if any(row["result"]["flags"] for row in rows):
+        safety.count_unreviewed(couple.id)
     return True

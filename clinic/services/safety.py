@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from clinic import audit, catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.models import Answer, Clinician, Invitation, SafetyReview
+from clinic.models import Answer, Assessment, Clinician, Couple, Invitation, SafetyReview, Score
 from instruments import score
 
 NOTE_LIMIT = 1000
@@ -51,6 +51,7 @@ def review_flag(invitation: Invitation, *, instrument_id: str, item_id: str, not
     review.reviewed_at = utcnow()
     db.session.flush()
     couple = invitation.assessment.couple
+    count_unreviewed(couple.id)
     audit.record(
         "safety.reviewed",
         couple_id=couple.id,
@@ -59,3 +60,33 @@ def review_flag(invitation: Invitation, *, instrument_id: str, item_id: str, not
         detail={"instrument": instrument_id, "item": item_id},
     )
     return review
+
+
+def count_unreviewed(couple_id: int) -> int:
+    """Recount the couple's safety flags that no clinician has reviewed, and keep the number on
+    the couple for the dashboard. The flags come from the score rows kept at submission."""
+    of_couple = (
+        sa.select(Invitation.id)
+        .join(Assessment, Assessment.id == Invitation.assessment_id)
+        .where(Assessment.couple_id == couple_id)
+    )
+    reviewed = set(
+        db.session.execute(
+            sa.select(SafetyReview.invitation_id, SafetyReview.instrument_id, SafetyReview.item_id).where(
+                SafetyReview.invitation_id.in_(of_couple)
+            )
+        ).tuples()
+    )
+    count = 0
+    for invitation_id, instrument_id, result in db.session.execute(
+        sa.select(Score.invitation_id, Score.instrument_id, Score.result).where(Score.invitation_id.in_(of_couple))
+    ):
+        for flag in result.get("flags", []):
+            count += (invitation_id, instrument_id, flag["item_id"]) not in reviewed
+    db.session.execute(
+        sa.update(Couple)
+        .where(Couple.id == couple_id)
+        .values(unreviewed_flags=count)
+        .execution_options(synchronize_session=False)
+    )
+    return count

@@ -60,54 +60,73 @@ def test_item_categories_and_gaps_by_hand() -> None:
     assert heard_1.text == "My partner listens to me."
 
 
+def counts(cmp) -> tuple[int, int, int, int, int]:
+    """(both positive, both a concern, split, unsure, items compared) of one subscale or total."""
+    return (cmp.shared_strengths, cmp.shared_concerns, cmp.splits, cmp.unsure, cmp.items_compared)
+
+
 def test_subscale_differences_and_agreement_by_hand() -> None:
     cmp = compare(TINY, A, B)
     assert (cmp.instrument_id, cmp.version) == ("tiny", 1)
     heard = cmp.subscales["heard"]
-    # A: (4 + 4 + 5) / 3 = 4.33; B: (2 + 5 + 3) / 3 = 3.33; b - a = -1.0
-    assert (heard.a.value, heard.b.value, heard.difference) == (4.33, 3.33, -1.0)
-    # 1 shared strength (heard_2) of 3 items both answered = 33.3 %
-    assert (heard.shared_strengths, heard.items_compared, heard.agreement) == (1, 3, 33.3)
+    # A: (4 + 4 + 5) / 3 = 13/3; B: (2 + 5 + 3) / 3 = 10/3; b - a = -1.0, from the unrounded scores
+    assert (heard.a.value, heard.b.value) == (pytest.approx(13 / 3), pytest.approx(10 / 3))
+    assert heard.difference == pytest.approx(-1.0)
+    # heard_1: A agree, B disagree -> split; heard_2 (reversed): both keyed 4 -> shared strength;
+    # heard_3: A 5, B 3 (the midpoint) -> unsure.
+    assert counts(heard) == (1, 0, 1, 1, 3)
     assert heard.label == "Feeling heard"
 
     warmth = cmp.subscales["warmth"]
-    # A: (2 + 1) / 2 = 1.5; B: (1 + 5) / 2 = 3.0; b - a = +1.5; 0 of 2 shared strengths
+    # A: (2 + 1) / 2 = 1.5; B: (1 + 5) / 2 = 3.0; b - a = +1.5
     assert (warmth.a.value, warmth.b.value, warmth.difference) == (1.5, 3.0, 1.5)
-    assert warmth.agreement == 0.0
+    # warm_1: 2 and 1, both below the midpoint of a health area -> a shared concern;
+    # warm_2: 1 and 5 -> split.
+    assert counts(warmth) == (0, 1, 1, 0, 2)
 
     pulling = cmp.subscales["pulling"]
     # A: 2 + 3 + 3 = 8; B: 2 of 3 answered, mean (0 + 2) / 2 = 1.0 * 3 = 3.0; b - a = -5.0
     assert (pulling.a.value, pulling.b.value, pulling.difference) == (8.0, 3.0, -5.0)
-    assert (pulling.items_compared, pulling.agreement) == (2, 0.0)
+    # pull_1: 2 and 0 (concern area, midpoint 1.5) -> split; pull_2: 3 and 2 -> both a concern.
+    assert counts(pulling) == (0, 1, 1, 0, 2)
 
     total = cmp.totals["total"]
-    # A: (4 + 4 + 5 + 2 + 1) / 5 = 3.2; B: (2 + 5 + 3 + 1 + 5) / 5 = 3.2; 1 of 5 -> 20 %
-    assert (total.a.value, total.b.value, total.difference) == (3.2, 3.2, 0.0)
-    assert (total.shared_strengths, total.items_compared, total.agreement) == (1, 5, 20.0)
+    # A: (4 + 4 + 5 + 2 + 1) / 5 = 3.2; B: (2 + 5 + 3 + 1 + 5) / 5 = 3.2; the total pools heard and warmth
+    assert (total.a.value, total.b.value) == (pytest.approx(3.2), pytest.approx(3.2))
+    assert total.difference == pytest.approx(0.0)
+    assert counts(total) == (1, 1, 2, 1, 5)
 
 
 def test_low_answers_on_a_concern_subscale_are_a_shared_strength() -> None:
     cmp = compare(TINY, {"pull_1": 0}, {"pull_1": 1})
     # concern scale: 0 and 1 are both below the midpoint 1.5, the healthy side
     assert [(c.category, c.gap, c.worth_discussing) for c in cmp.items] == [("shared_strength", 1, False)]
-    assert cmp.subscales["pulling"].agreement == 100.0  # 1 of 1
+    assert counts(cmp.subscales["pulling"]) == (1, 0, 0, 0, 1)
 
 
 def test_difference_is_none_when_a_score_is_not_valid() -> None:
     cmp = compare(TINY, {"heard_1": 4}, A)
     heard = cmp.subscales["heard"]
     # A's side has 1 of 3 answered < 0.6: no score, no difference
-    assert heard.a.value is None and heard.b.value == 4.33
+    assert heard.a.value is None and heard.b.value == pytest.approx(13 / 3)
     assert heard.difference is None
-    # heard_1 was answered by both (4 and 4): a shared strength, 1 of 1 = 100 %
-    assert (heard.items_compared, heard.agreement) == (1, 100.0)
+    # heard_1 was answered by both (4 and 4): a shared strength, the one item compared
+    assert counts(heard) == (1, 0, 0, 0, 1)
+
+
+def test_difference_is_worked_out_from_unrounded_scores() -> None:
+    # heard: A (4 + 4 + 5) / 3 = 4.333..., B (5 + 5 + 5) / 3 = 5.0 (heard_2 reversed: 1 -> 5).
+    # Rounded first, 5.00 - 4.33 = 0.67; unrounded, 0.666... which is also written 0.67.
+    # warmth: A (2 + 1) / 2 = 1.5, B (2 + 2) / 2 = 2.0: exact either way.
+    cmp = compare(TINY, A, {"heard_1": 5, "heard_2": 1, "heard_3": 5, "warm_1": 2, "warm_2": 2})
+    assert cmp.subscales["heard"].difference == pytest.approx(2 / 3)
+    assert cmp.subscales["heard"].difference != 0.67
 
 
 def test_agreement_is_none_without_items_both_answered() -> None:
     cmp = compare(TINY, {"heard_1": 4}, {"heard_2": 4})
     assert cmp.items == ()
-    assert cmp.subscales["heard"].agreement is None
-    assert cmp.subscales["heard"].items_compared == 0
+    assert counts(cmp.subscales["heard"]) == (0, 0, 0, 0, 0)
 
 
 def test_bad_answers_from_either_partner_raise() -> None:
@@ -165,11 +184,8 @@ def test_compare_b_with_a_mirrors_a_with_b(a: dict[str, Any], b: dict[str, Any])
                 assert other.difference is None
             else:
                 assert other.difference == -one.difference
-            assert one.agreement == other.agreement
-            assert one.shared_strengths == other.shared_strengths
-            assert one.items_compared == other.items_compared
-            if one.agreement is not None:
-                assert 0 <= one.agreement <= 100
+            assert counts(one) == counts(other)
+            assert sum(counts(one)[:4]) == one.items_compared
     assert len(ab.items) == len(ba.items)
     for x, y in zip(ab.items, ba.items, strict=True):
         assert (x.item_id, x.category, x.gap, x.worth_discussing) == (

@@ -16,6 +16,7 @@ import textstat  # pinned to 0.7.3: it counts syllables with pyphen, offline (0.
 from instruments import AnswerError, Instrument, load_registry, score
 from instruments.__main__ import check
 from instruments.loader import DEFINITIONS
+from instruments.numbers import shown
 
 REGISTRY = load_registry()
 
@@ -34,9 +35,9 @@ def inst(instrument_id: str) -> Instrument:
 
 
 def value_and_band(result, measure_id: str) -> tuple[float | None, str | None]:
-    """Return (value, band label) of a subscale or total."""
+    """Return (value as shown, half-up to 2 decimals; band label) of a subscale or total."""
     found = result.scores.get(measure_id) or result.totals[measure_id]
-    return found.value, (found.band.label if found.band else None)
+    return (shown(found.value) if found.value is not None else None), (found.band.label if found.band else None)
 
 
 # --- Loading and linting ------------------------------------------------------------

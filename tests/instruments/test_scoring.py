@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from instruments import AnswerError, Instrument, item_order, load_instrument, parse_instrument, score
+from instruments.numbers import fmt, shown
 from instruments.scoring import reverse
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,13 +50,13 @@ def test_full_answers_score_by_hand() -> None:
     }
 
     heard = result.scores["heard"]
-    # mean (4 + 4 + 5) / 3 = 13 / 3 = 4.333 -> 4.33; >= 3.5 -> Strong
-    assert heard.value == 4.33
+    # mean (4 + 4 + 5) / 3 = 13 / 3 = 4.333 (kept unrounded, shown 4.33); >= 3.5 -> Strong
+    assert heard.value == pytest.approx(13 / 3) and fmt(heard.value) == "4.33"
     assert heard.valid and heard.answered == 3 and heard.total_items == 3
     assert heard.band is not None and heard.band.label == "Strong"
-    # z = (4.33 - 3.4) / 0.7 = 0.93 / 0.7 = 1.3286 -> 1.33; Phi(1.3286) = 0.9080 -> 90.8
+    # z = (4.3333 - 3.4) / 0.7 = 0.9333 / 0.7 = 1.3333 -> 1.33; Phi(1.3333) = 0.9088 -> 90.9
     assert heard.z == 1.33
-    assert heard.percentile == 90.8
+    assert heard.percentile == 90.9
     assert heard.prompts == ()  # not a concern band
     assert heard.possible == (1.0, 5.0)
     assert heard.direction == "health"
@@ -77,7 +78,7 @@ def test_full_answers_score_by_hand() -> None:
 
     total = result.totals["total"]
     # pooled heard + warmth items: (4 + 4 + 5 + 2 + 1) / 5 = 16 / 5 = 3.2; >= 3 -> Steady
-    assert total.value == 3.2
+    assert total.value == pytest.approx(3.2)
     assert total.answered == 5 and total.total_items == 5
     assert total.band is not None and total.band.label == "Steady"
 
@@ -134,7 +135,7 @@ def test_none_means_unanswered() -> None:
 )
 def test_mean_bands_at_and_around_cut_points(answers: dict[str, int], value: float, label: str) -> None:
     heard = score(TINY, answers).scores["heard"]
-    assert heard.value == value
+    assert shown(heard.value) == value
     assert heard.band is not None and heard.band.label == label
     # Prompts only in the concern band
     assert bool(heard.prompts) == (label == "Strained")

@@ -16,10 +16,12 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Numbe
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from clinic.forms import Form
+from clinic.reports.context import LIMITS
 from clinic.services.invitations import MAX_EXPIRY_DAYS
 
 STATUS_CHOICES = [
     ("", "Any status"),
+    ("attention", "Needs attention"),
     ("nothing_sent", "Nothing sent"),
     ("waiting", "Waiting"),
     ("in_progress", "In progress"),
@@ -118,6 +120,8 @@ class PrepNotesForm(Form):
 
 
 class ReportForm(Form):
+    NOTE_LIMIT = LIMITS["note"]
+
     kind = RadioField(
         "Which PDF",
         choices=[
@@ -128,6 +132,11 @@ class ReportForm(Form):
         validators=[DataRequired(message="Choose which PDF to prepare.")],
     )
     appendix = BooleanField("Add an appendix with every answer of both partners (session-prep report only)")
+    note = TextAreaField(
+        "A short note to the couple (optional)",
+        validators=[Optional(), Length(max=NOTE_LIMIT, message=f"Keep the note under {NOTE_LIMIT} characters.")],
+        description="Printed at the end of the couple summary, as you write it. Not used in your own report.",
+    )
     submit = SubmitField("Prepare PDF")
 
 

@@ -1,8 +1,5 @@
 import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime
-from typing import ClassVar, NamedTuple
 
 import segno
 import sqlalchemy as sa
@@ -10,7 +7,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload, selectinload, undefer
 
-from clinic import audit, catalog
+from clinic import audit, catalog, dashboard
 from clinic.blueprints.couples import bp
 from clinic.blueprints.couples.forms import (
     ActionForm,
@@ -23,7 +20,8 @@ from clinic.blueprints.couples.forms import (
     ReportForm,
     SafetyReviewForm,
 )
-from clinic.blueprints.couples.views import results_body, rows_html
+from clinic.blueprints.couples.views import charts_for
+from clinic.brief import build_brief
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import (
@@ -32,7 +30,6 @@ from clinic.models import (
     Couple,
     CoupleStatus,
     Invitation,
-    Partner,
     Report,
     ReportKind,
     ReportStatus,
@@ -43,7 +40,6 @@ from clinic.scoping import get_or_404, scoped_select
 from clinic.services import couples, data_rights, invitations, safety
 
 log = logging.getLogger(__name__)
-PAGE_SIZE = 50
 STATUS_LABELS = {
     CoupleStatus.NOTHING_SENT: "Nothing sent",
     CoupleStatus.WAITING: "Waiting",
@@ -66,63 +62,6 @@ def labels():
     return {"STATUS_LABELS": STATUS_LABELS, "INVITATION_STATES": INVITATION_STATES}
 
 
-class _Therapist(NamedTuple):
-    name: str
-
-
-@dataclass(slots=True)
-class DashboardCouple:
-    """One dashboard row: the couple's columns the page shows, read without building ORM objects."""
-
-    COLUMNS: ClassVar = (
-        Couple.id,
-        Couple.label,
-        Couple.archived,
-        Couple.status,
-        Couple.status_until,
-        Couple.last_activity_at,
-    )
-
-    id: int
-    label: str
-    archived: bool
-    status: CoupleStatus
-    status_until: datetime | None
-    last_activity_at: datetime
-    clinician: _Therapist
-    partner_names: str  # "A & B"
-    url: str
-
-    current_status = Couple.current_status  # the model's own rule, on these columns
-
-
-LINK_PLACEHOLDER = 987654321987  # stands for a couple id in a URL built once per page
-
-
-def _partner_name(position: int) -> sa.ScalarSelect:
-    return (
-        sa.select(Partner.display_name)
-        .where(Partner.couple_id == Couple.id, Partner.position == position)
-        .scalar_subquery()
-    )
-
-
-def _status_filter(stmt: sa.Select, status: str) -> sa.Select:
-    """Filter on the status a couple has *now* (open links run out by themselves)."""
-    now = utcnow()
-    running = Couple.status.in_([CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS])
-    if status in (CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS):
-        return stmt.where(Couple.status == status, Couple.status_until > now)
-    if status == CoupleStatus.EXPIRED:
-        return stmt.where(
-            sa.or_(
-                Couple.status == CoupleStatus.EXPIRED,
-                sa.and_(running, sa.or_(Couple.status_until.is_(None), Couple.status_until <= now)),
-            )
-        )
-    return stmt.where(Couple.status == status)
-
-
 @bp.route("/")
 @login_required
 def index():
@@ -132,55 +71,26 @@ def index():
     q = (form.q.data or "").strip() if not form.q.errors else ""
     status = form.status.data if not form.status.errors else ""
     page = form.page.data if (form.page.data and not form.page.errors) else 1
+    now = utcnow()
 
     stmt = scoped_select(Couple).where(Couple.archived.is_(status == "archived"))
     if status and status != "archived":
-        stmt = _status_filter(stmt, status)
+        stmt = dashboard.status_filter(stmt, status, now, not_started_days=current_user.practice.reminder_after_days)
     if q:
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         # ILIKE (lower() LIKE lower() on SQLite): PostgreSQL answers it from the trigram index on label.
         stmt = stmt.where(Couple.label.ilike(f"%{escaped}%", escape="\\"))
-    newest_first = (Couple.last_activity_at.desc(), Couple.id.desc())
-    # The page's ids come from the scoped query alone, which an index answers without
-    # reading the table however deep the page; only those rows are then read.
-    page_ids = (
-        stmt.with_only_columns(Couple.id)
-        .order_by(*newest_first)
-        .offset((page - 1) * PAGE_SIZE)
-        .limit(PAGE_SIZE + 1)  # one more tells whether a next page exists, without counting
-    )
-    # Plain columns, not ORM objects: a page of couples is read in a fraction of the
-    # time, and nothing on it can lazy-load. Each partner's name comes from the unique
-    # (couple, position) index, in the same statement.
-    stmt = (
-        sa.select(*DashboardCouple.COLUMNS, Clinician.name, _partner_name(1), _partner_name(2))
-        .join(Couple.clinician)
-        .where(Couple.id.in_(page_ids.scalar_subquery()))
-        .order_by(*newest_first)
-    )
-    # One url_for per page, not per row (building a URL costs more than the rest of a row).
-    link = url_for("couples.detail", couple_id=LINK_PLACEHOLDER)
-    rows = [
-        DashboardCouple(
-            *row[:-3],
-            clinician=_Therapist(row[-3]),
-            partner_names=" & ".join(name for name in row[-2:] if name),
-            url=link.replace(str(LINK_PLACEHOLDER), str(row.id)),
-        )
-        for row in db.session.execute(stmt)
-    ]
-    shown = rows[:PAGE_SIZE]
-    show_therapist = current_user.is_owner
+    rows, has_next = dashboard.page_of(stmt, page, now)
     return render_template(
         "couples/index.html",
         form=form,
-        couples=shown,
-        rows_html=rows_html(shown, now=utcnow(), show_therapist=show_therapist, labels=STATUS_LABELS),
-        show_therapist=show_therapist,
-        has_next=len(rows) > PAGE_SIZE,
+        couples=rows,
+        show_therapist=current_user.is_owner,
+        has_next=has_next,
         page=page,
         q=q,
         status=status,
+        now=now,
     )
 
 
@@ -256,33 +166,34 @@ def _load_couple(couple_id: int) -> Couple:
 @bp.route("/<int:couple_id>")
 @login_required
 def detail(couple_id: int):
-    """The couple view: safety first, both partners side by side, change over time, and the links."""
+    """The couple view: the session brief first, then each questionnaire, change over time and the links."""
     couple = get_or_404(Couple, couple_id, joinedload(Couple.clinician), undefer(Couple.prep_notes))
     results = load_couple_results(couple)
     if results.has_results:
         audit.record("couple.results_viewed", couple_id=couple.id)
         db.session.commit()
-    clinician = couple.clinician
     shown = _shown_assessment(results, request.args.get("assessment", type=int))
+    now = utcnow()
     registry = catalog.registry()
     return render_template(
         "couples/detail.html",
         couple=couple,
-        clinician=clinician,
+        clinician=couple.clinician,
         results=results,
         shown=shown,
+        brief=build_brief(results, shown, now),
+        charts=charts_for(results, shown),
         partners=results.partners,
         partners_by_id={p.id: p for p in results.partners.values()},
         assessments=list(reversed(results.assessments)),
+        # The assessments a partner sent something for: the ones worth showing.
+        pickable=[a for a in reversed(results.assessments) if any(results.submitted[a.id].values())],
         titles={key: registry.get(*key).title for a in results.assessments for key in a.instrument_keys},
-        action_form=ActionForm(),
         reissue_form=ReissueForm(formdata=None, expiry_days=current_user.practice.invite_expiry_days),
-        review_form=SafetyReviewForm(formdata=None),
         notes_form=PrepNotesForm(formdata=None, notes=couple.prep_notes),
         report_form=ReportForm(formdata=None),
-        delete_form=DeleteCoupleForm(formdata=None),
-        results_body=results_body(results, shown),
-        now=utcnow(),
+        note_limit=ReportForm.NOTE_LIMIT,
+        now=now,
     )
 
 
@@ -555,11 +466,14 @@ def request_report(couple_id: int):
     couple = get_or_404(Couple, couple_id, undefer(Couple.prep_notes))
     form = ReportForm()
     if not form.validate_on_submit():
-        flash("Choose which PDF to prepare.", "error")
+        flash(" ".join(form.kind.errors or form.note.errors or ["Choose which PDF to prepare."]), "error")
         return redirect(url_for("couples.detail", couple_id=couple_id) + "#report")
     kind = ReportKind(form.kind.data)
     report, render = jobs.request_report(
-        couple, kind=kind, appendix=bool(form.appendix.data) and kind == ReportKind.CLINICIAN
+        couple,
+        kind=kind,
+        appendix=bool(form.appendix.data) and kind == ReportKind.CLINICIAN,
+        note=form.note.data or "",
     )
     db.session.commit()
     if render and not jobs.enqueue(report.id):
