@@ -222,8 +222,9 @@ def test_dashboard_query_count_is_constant(size, client, make_practice, make_cou
     login(client, owner)
     with count_queries() as counted:
         assert client.get("/couples/").status_code == 200
-    # the signed-in clinician; the page of couples with their therapist and partners' names
-    assert len(counted) == 2, counted
+    # the signed-in clinician; the page of couples with their therapist and partners' names;
+    # who has not sent each shown couple's latest assessment
+    assert len(counted) == 3, counted
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ def test_foreign_couple_posts_get_404_and_change_nothing(action, make_client, ma
 def test_dashboard_rows_follow_every_change_they_show(
     client, make_practice, make_clinician, make_couple, make_assessment, db
 ):
-    # Rows are kept by what they show (couples.views.rows_html): each change is a new row.
+    # Every row is rendered from the couple as it is now: each change shows at once.
     owner = make_practice()
     colleague = make_clinician(owner, name="Dr. Lee Park")
     couple = make_couple(owner, label="Kept row", names=("Robin", "Sasha"))

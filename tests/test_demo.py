@@ -21,6 +21,7 @@ from clinic.results import CoupleResults, InstrumentResults, load_couple_results
 from clinic.services import responses
 from instruments import ChangeUnknown
 from instruments.change import NO_PSYCHOMETRICS
+from instruments.numbers import fmt
 
 LABELS = ("M & D", "S & K", "L & R", "N & T", "E & O", "H & W", "G & B")
 
@@ -130,27 +131,37 @@ def test_mostly_connected_couple_has_one_split_that_narrows_by_week_8(demo):
     assert categories.count("shared_strength") == 34
     assert {i.subscale for i in first.talk.splits} == {"affection"}
     assert len(first.talk.splits) == 4
-    assert first.comparison.subscales["affection"].difference == -2.2
+    assert fmt(first.comparison.subscales["affection"].difference) == "-2.20"
 
     (trend,) = (t for t in results.trends if t.instrument.id == "connection" and t.measure_id == "affection")
-    assert [(p.occasion, p.values) for p in trend.points] == [
-        ("Intake", {1: 4.6, 2: 2.4}),
-        ("Week 8", {1: 4.4, 2: 4.2}),
+    assert [(p.occasion, {pos: fmt(v) for pos, v in p.values.items()}) for p in trend.points] == [
+        ("Intake", {1: "4.60", 2: "2.40"}),
+        ("Week 8", {1: "4.40", 2: "4.20"}),
     ]
-    # Rafael (B): 2.4 -> 4.2, +1.8; Luis (A): 4.6 -> 4.4, -0.2; the gap B - A narrows from -2.2 to -0.2.
-    assert trend.raw_change == {1: -0.2, 2: 1.8}
-    assert trend.gaps == (-2.2, -0.2)
-    # Shown raw: with no SD and reliability, whether it is reliable cannot yet be judged.
+    # Rafael (B): 2.4 -> 4.2, +1.8; Luis (A): 4.6 -> 4.4, -0.2; the gap narrows from 2.2 to 0.2.
+    change = trend.since_last
+    assert {pos: fmt(d) for pos, d in change.delta.items()} == {1: "-0.20", 2: "1.80"}
+    assert tuple(fmt(g) for g in change.gap) == ("2.20", "0.20")
+    # Shown raw: with no SD and reliability, whether it is reliable cannot yet be judged; a raw
+    # change of at least a tenth of the range (0.40) is called clear, the rest "no clear change".
     assert not trend.judged
     unknown = ChangeUnknown(NO_PSYCHOMETRICS)
-    assert (trend.change[1], trend.change[2], trend.gap_change) == (unknown, unknown, unknown)
-    # Nothing else on the connection check-in moved by as much: the story is affection.
-    others = [t for t in results.trends if t.instrument.id == "connection" and t.measure_id != "affection"]
-    assert len(others) == 8
+    assert (change.reliable[1], change.reliable[2], change.gap_reliable) == (unknown, unknown, unknown)
+    assert (change.verdict, change.gap_verdict) == ({1: "no clear change", 2: "better"}, "closer")
+    # Two assessments: since the first is since the last.
+    assert trend.since_first == change
+    # Nothing else on the connection check-in moved by as much: the story is affection
+    # (the overall connection total follows it: Rafael's total rises with his affection).
+    others = [
+        t for t in results.trends if t.instrument.id == "connection" and t.measure_id not in ("affection", "total")
+    ]
+    assert len(others) == 7
     for other in others:
-        assert (other.change[1], other.change[2], other.gap_change) == (unknown, unknown, unknown), other.measure_id
-        assert all(abs(change) < 0.5 for change in other.raw_change.values()), other.measure_id
-        assert abs(abs(other.gaps[1]) - abs(other.gaps[0])) < 0.5, other.measure_id
+        c = other.since_last
+        assert (c.reliable[1], c.reliable[2], c.gap_reliable) == (unknown, unknown, unknown), other.measure_id
+        assert all(abs(d) < 0.4 for d in c.delta.values()), other.measure_id
+        assert abs(c.gap[1] - c.gap[0]) < 0.4, other.measure_id
+        assert set(c.verdict.values()) == {"no clear change"} and c.gap_verdict == "no clear change"
 
 
 def test_safety_couple_has_one_flag_for_one_partner(demo):
@@ -219,9 +230,19 @@ def test_demo_owner_can_open_the_dashboard_and_every_couple(client, demo):
     assert all(label.replace("&", "&amp;") in page for label in LABELS)
     for label, couple in demo.items():
         assert client.get(f"/couples/{couple.id}").status_code == 200, label
-    # Mostly connected: the affection gap narrowing, shown raw and honestly not judged.
+    # Mostly connected: the affection gap narrowing is the first talking point, shown raw and
+    # honestly not judged reliable; the change table says so once for the questionnaire.
     page = client.get(f"/couples/{demo['L & R'].id}").get_data(as_text=True)
-    affection = page.split('trend-title">Connection and distance: Affection')[1].split('class="trend-title"')[0]
-    read = " ".join(re.sub(r"<[^>]+>", " ", affection.split("</figure>")[-1]).split())
-    assert "Change -0.20: cannot yet be judged reliable +1.80: cannot yet be judged reliable" in read
-    assert "Gap between partners: 2.20 → 0.20: cannot yet be judged reliable" in read
+    read = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    brief = read.split("For this session")[1].split("Strengths to build on")[0]
+    assert brief.startswith(
+        " Since Intake: Affection and physical closeness Casual touch, hugs and physical closeness, and "
+        "whether this partner feels wanted. A Luis Ortega: Strong (4.60) → Strong (4.40): no clear change "
+        "B Rafael Nunes: Strained (2.40) → Strong (4.20): better The gap between them went from 2.20 to 0.20 "
+        "(closer). A raw change: this questionnaire has no SD and reliability yet, so it cannot be judged reliable"
+    )
+    over_time = read.split("Over time")[1]
+    assert over_time.count("cannot yet be judged reliable") == 2  # once per questionnaire, not per row
+    assert "Affection and physical closeness 4.60 → 4.40 no clear change 2.40 → 4.20 better 2.20 → 0.20 closer" in (
+        over_time
+    )

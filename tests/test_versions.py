@@ -90,12 +90,15 @@ ANSWERS_A = {"p1": 4, "p2": 5, "p3": 1}
 # v1: 4 + 5 + (6-1=5) = 14 / 3 = 4.67 Near        v2: 4 + 5 + 1 = 10 / 3 = 3.33 Middling
 ANSWERS_B = {"p1": 3, "p2": 2, "p3": 2}
 # v1: 3 + 2 + (6-2=4) = 9 / 3 = 3.00 Partway      v2: 3 + 2 + 2 = 7 / 3 = 2.33 Distant
-# Difference B - A: v1 3.00 - 4.67 = -1.67; v2 2.33 - 3.33 = -1.00.
+# Difference B - A, from the unrounded scores and written in words: v1 3 - 14/3 = -1.67 (Robin
+# higher by 1.67); v2 7/3 - 10/3 = -1.00 (Robin higher by 1.00).
 # Items (A side / B side), v1: p1 health/neutral -> neutral; p2 health/concern -> split;
-#   p3 keyed 5 and 4, health/health -> shared strength: 1 of 3 = 33 %.
-# v2: p3 answered 1 and 2, concern/concern -> shared concern: 0 of 3 = 0 %.
-ROW_V1 = "Closeness pulse 4.67 Near 3.00 Partway -1.67 33% shared strengths"
-ROW_V2 = "Closeness pulse 3.33 Middling 2.33 Distant -1.00 0% shared strengths"
+#   p3 keyed 5 and 4, health/health -> shared strength: 1 both positive, 1 split, 1 unsure.
+# v2: p3 answered 1 and 2, concern/concern -> shared concern: 1 both a concern, 1 split, 1 unsure.
+ROW_V1 = "Closeness pulse 4.67 Near 3.00 Partway Robin higher by 1.67 1 both positive · 1 split · 1 unsure"
+ROW_V2 = (
+    "Closeness pulse 3.33 Middling 2.33 ▲ Distant · concern Robin higher by 1.00 1 both a concern · 1 split · 1 unsure"
+)
 
 LINK = re.compile(r'value="http://localhost/l/([A-Za-z0-9_\-]+)"')
 
@@ -225,10 +228,12 @@ def test_an_assessment_started_after_the_upgrade_uses_v2_and_the_old_one_keeps_v
     assert row(earlier, "Closeness pulse") == ROW_V1
     assert "Pulse check v1" in text_of(earlier)
 
-    # Over time, each point keeps the score of its own version.
-    over_time = latest.split('id="trends-heading"')[1]
-    assert row(over_time, "Intake") == "Intake 4.67 3.00"
-    assert row(over_time, "Week 4") == "Week 4 3.33 2.33"
+    # Over time, each point keeps the score of its own version: first -> latest, per partner
+    # (4.67 -> 3.33 is a raw change of -1.33, at least the 0.40 a tenth of the range asks: "worse").
+    over_time = latest.split('id="over-time"')[1]
+    assert row(over_time, "Closeness pulse") == (
+        "Closeness pulse 4.67 → 3.33 worse 3.00 → 2.33 worse 1.67 → 1.00 closer"
+    )
 
     data = json.loads(client.get(f"/couples/{couple.id}/export").get_data(as_text=True))
     versions = [a["instruments"] for a in data["assessments"]]

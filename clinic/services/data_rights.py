@@ -9,6 +9,7 @@ from clinic import audit, catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import Answer, Assessment, Couple, Partner, Report, SafetyReview, Score
+from clinic.services.responses import result_json
 from instruments import score
 
 EXPORT_FORMAT = "tandem-couple-export/1"
@@ -62,10 +63,9 @@ def export_couple(couple: Couple) -> dict:
                 entry = {"instrument": instrument_id, "version": version, "answers": own}
                 if inv.submitted_at is not None:
                     result = score(instrument, own)
-                    entry["scores"] = {
-                        m_id: {"value": s.value, "valid": s.valid, "band": s.band.label if s.band else None}
-                        for m_id, s in {**result.scores, **result.totals}.items()
-                    }
+                    # Written as a Score row keeps them (the values as shown), so the two compare.
+                    written = result_json(result)
+                    entry["scores"] = {**written["scores"], **written["totals"]}
                     entry["safety_flags"] = [
                         {"item": f.item_id, "answer": f.value, "level": f.level} for f in result.flags
                     ]

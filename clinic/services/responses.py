@@ -24,6 +24,7 @@ from clinic.models import Answer, Assessment, Couple, Invitation, Score
 from clinic.services import safety
 from clinic.services.invitations import link_is_live, refresh_status
 from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, score
+from instruments.numbers import shown
 from instruments.scoring import check_answers
 
 AnswerValue = int | str | None
@@ -304,8 +305,13 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
 
 
 def _measure_json(measures: Mapping[str, ScoreResult]) -> dict:
+    # The value as the therapist is shown it (half-up, two decimals): the row records what was shown.
     return {
-        measure_id: {"value": s.value, "valid": s.valid, "band": s.band.label if s.band else None}
+        measure_id: {
+            "value": shown(s.value) if s.value is not None else None,
+            "valid": s.valid,
+            "band": s.band.label if s.band else None,
+        }
         for measure_id, s in measures.items()
     }
 

@@ -83,9 +83,10 @@ def count_unreviewed(couple_id: int) -> int:
     ):
         for flag in result.get("flags", []):
             count += (invitation_id, instrument_id, flag["item_id"]) not in reviewed
+    # Only a change is written: a second review of the same flag leaves the couple as it was.
     db.session.execute(
         sa.update(Couple)
-        .where(Couple.id == couple_id)
+        .where(Couple.id == couple_id, Couple.unreviewed_flags != count)
         .values(unreviewed_flags=count)
         .execution_options(synchronize_session=False)
     )
