@@ -1,9 +1,13 @@
-"""Session-prep report PDFs: the couple view's numbers on paper, a summary that keeps each partner's
-answers to themselves, and a renderer that fetches nothing but Tandem's own static files.
+"""Session-prep report PDFs: the session brief on page 1, the scores at a glance on page 2, then the
+details; a summary that keeps each partner's answers to themselves; and a renderer that fetches
+nothing but Tandem's own static files.
 
 Answers are built by hand (as in test_couple_view.py); the expected numbers are worked out in the
-comments. Text is read back out of the PDFs with pypdf. Rendering takes about half a second, so the
-main couple's PDFs are rendered once per module and shared by the tests that read them.
+comments. Scores are kept unrounded and written half-up (instruments/numbers.py); differences are
+said in words ("Robin higher by 1.75") and agreement as counts of statements ("2 split · 2 unsure").
+Text is read back out of the PDFs with pypdf. Rendering takes about half a second, so the main
+couple's PDFs are rendered once per module and shared by the tests that read them. Page counts,
+word breaks, consent and the therapist's note are in tests/test_reports_layout.py.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from pypdf import PdfReader
 from weasyprint import HTML
 from weasyprint.urls import FatalURLFetchingError
 
-from clinic import audit
+from clinic import audit, memo
 from clinic.extensions import db as _db
-from clinic.models import Assessment, Clinician, Couple, Partner, Practice
+from clinic.models import Assessment, Clinician, Couple, Invitation, Partner, Practice, SafetyReview
 from clinic.reports import context as report_context
 from clinic.reports import pdf
 from clinic.results import load_couple_results
@@ -36,7 +40,10 @@ from tests.tiny_catalog import TINY_A, TINY_B, tiny, tiny_over_time  # noqa: F40
 # Check-in, 1-5 agreement, mean, bands: <2.5 Struggling (concern), <3.5 Mixed, else Good.
 CHECKIN_A = {"satisfied": 4, "close": 4, "hopeful": 5, "together": 3}  # 16/4 = 4.00 -> Good
 CHECKIN_B = {"satisfied": 2, "close": 2, "hopeful": 3, "together": 2}  # 9/4 = 2.25 -> Struggling (concern)
-# Difference B - A = -1.75; "satisfied" and "close" are splits (A agrees, B disagrees); 0 % shared strengths.
+# Difference B - A = -1.75: "Robin higher by 1.75". Agreement (4 = positive, 2 = a concern, 3 = unsure):
+# "satisfied" 4/2 and "close" 4/2 are splits; "hopeful" 5/3 and "together" 3/2 are unsure (one answer
+# in the middle): "2 split · 2 unsure", nothing both positive. The gap is 1.75 of a 1-5 range (0.44, at
+# least a quarter): a talking point "Seen differently".
 
 # Connection, affection: items 1, 2, 4 keyed as given, 3 and 5 reversed (6 - x). No psychometrics
 # (Tandem's own check-in has no validation study), so change is shown raw and never judged reliable.
@@ -66,6 +73,11 @@ RITUALS_PROMPTS = (
     "Take turns choosing something new to do together each week",
 )
 GENERATED_AT = datetime(2026, 3, 10, 15, 30, tzinfo=UTC)  # 11:30 in New York (EDT from 8 March)
+# The main couple's week-6 dates, in New York time: the clocks went forward between the two sendings.
+WEEK_6_AT = datetime(2026, 3, 6, 15, 30, tzinfo=UTC)  # 6 Mar 2026, 10:30 EST
+ROBIN_SENT_AT = datetime(2026, 3, 8, 14, 0, tzinfo=UTC)  # 8 Mar 2026, 10:00 EDT
+SASHA_SENT_AT = datetime(2026, 3, 7, 23, 45, tzinfo=UTC)  # 7 Mar 2026, 18:45 EST
+REVIEWED_AT = datetime(2026, 3, 9, 13, 15, tzinfo=UTC)  # 9 Mar 2026, 09:15 EDT
 
 BUNDLED = {
     "tandem-report:/static/reports/report.css",
@@ -140,8 +152,10 @@ def start(couple: Couple, instruments: list[str], occasion: str) -> tuple[Assess
     return assessment, {positions[partner_id]: raw for partner_id, raw in tokens.items()}
 
 
-def context_for(couple: Couple, kind: str, *, appendix: bool = False, generated_at: datetime = GENERATED_AT) -> dict:
-    """The report context of a couple as the report job builds it."""
+def context_for(
+    couple: Couple, kind: str, *, appendix: bool = False, generated_at: datetime = GENERATED_AT, note: str = ""
+) -> dict:
+    """The report context of a couple as the report job builds it (`note`: the therapist's note to the couple)."""
     results = load_couple_results(couple)
     return report_context.build_context(
         results,
@@ -150,6 +164,7 @@ def context_for(couple: Couple, kind: str, *, appendix: bool = False, generated_
         kind=kind,
         appendix=appendix,
         generated_at=generated_at,
+        note=note,
     )
 
 
@@ -220,8 +235,13 @@ def build_main_couple() -> Couple:
     _db.session.execute(
         sa.update(Assessment).where(Assessment.id == intake.id).values(created_at=GENERATED_AT - timedelta(days=42))
     )
+    _db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.assessment_id == intake.id)
+        .values(submitted_at=GENERATED_AT - timedelta(days=41))
+    )
     _db.session.commit()
-    _, tokens = start(couple, ["safety", "checkin", "connection", "life_context"], "Week 6")
+    week_6, tokens = start(couple, ["safety", "checkin", "connection", "life_context"], "Week 6")
     answer(
         tokens[1],
         {
@@ -243,7 +263,16 @@ def build_main_couple() -> Couple:
     invitation = invitations.find_by_token(tokens[1])
     safety.review_flag(invitation, instrument_id="safety", item_id="self_harm", note=REVIEW_NOTE, by=owner)
     couples.save_prep_notes(couple, PREP_NOTES)
+    # Fixed dates, so the brief's "sent" and "reviewed" times can be written out below.
+    _db.session.execute(sa.update(Assessment).where(Assessment.id == week_6.id).values(created_at=WEEK_6_AT))
+    for token, sent_at in ((tokens[1], ROBIN_SENT_AT), (tokens[2], SASHA_SENT_AT)):
+        sent = invitations.find_by_token(token)
+        _db.session.execute(sa.update(Invitation).where(Invitation.id == sent.id).values(submitted_at=sent_at))
+    _db.session.execute(
+        sa.update(SafetyReview).where(SafetyReview.invitation_id == invitation.id).values(reviewed_at=REVIEWED_AT)
+    )
     _db.session.commit()
+    _db.session.expire_all()
     return couple
 
 
@@ -268,9 +297,11 @@ def main(app):
                     out[name] = pdf.render_pdf(out[f"{name}_ctx"])
             finally:
                 empty_database()
+                memo.init_app(app)  # what clinic.memo kept is about rows that are gone
     finally:
         logging.getLogger("weasyprint").removeHandler(log)
     out["clinician_text"] = text_of(out["clinician"])
+    out["clinician_pages"] = pages_of(out["clinician"])
     out["summary_text"] = text_of(out["summary"])
     out["weasyprint_warnings"] = [r.getMessage() for r in log.records]
     return out
@@ -279,18 +310,18 @@ def main(app):
 # --- the clinician report -------------------------------------------------------------------------
 
 
-def test_header_names_practice_clinician_couple_assessments_and_who_completed_what(main):
-    text = main["clinician_text"]
-    assert shows(text, "Riverside Couples Practice Session-prep report: R & S")
-    assert shows(text, "Couple: A Robin and B Sasha")
-    assert shows(text, "Clinician: Dr Alex Morgan, LMFT")
-    # Times are shown in the practice's zone, never in UTC.
-    assert shows(text, "Generated 10 Mar 2026, 11:30 EDT")
-    assert shows(text, "Intake sent 27 Jan 2026 Connection and distance Submitted")
-    assert shows(text, "Week 6 sent")
-    assert shows(text, "covered below Safety check, Relationship check-in, Connection and distance, Life right now")
-    assert text.count("Submitted") == 4  # both partners, both assessments
-    assert shows(text, "This report covers Week 6")
+def test_page_one_opens_with_practice_couple_occasion_and_who_sent_when(main):
+    first = main["clinician_pages"][0]
+    # Times are shown in the practice's zone, never in UTC: Sasha sent before the clocks went forward.
+    assert first.startswith(
+        flat(
+            "Riverside Couples Practice · Dr Alex Morgan, LMFT Session brief: R & S "
+            "A Robin and B Sasha · Week 6 (6 Mar 2026) · Generated 10 Mar 2026, 11:30 EDT "
+            "Where things stand Robin sent it 8 Mar 2026, 10:00 EDT; Sasha sent it 7 Mar 2026, 18:45 EST. Safety"
+        )
+    )
+    # Both sent the latest assessment: nobody is waited for.
+    assert flat("Waiting for") not in main["clinician_text"]
 
 
 def test_every_page_says_confidential_page_x_of_y_and_generation_time(main):
@@ -311,101 +342,222 @@ def test_every_page_says_confidential_page_x_of_y_and_generation_time(main):
 
 def test_check_ins_not_a_diagnosis_notice(main):
     assert shows(
-        main["clinician_text"],
-        "Tandem's questionnaires are check-ins, not normed tests: read these results as conversation starters "
-        "for the session, never as a diagnosis.",
+        main["clinician_pages"][1],
+        "Tandem's questionnaires are check-ins, not normed tests: read these results as conversation starters, "
+        "never as a diagnosis.",
     )
     assert shows(main["summary_text"], "It is a starting point for talking together, not a diagnosis")
 
 
-def test_safety_comes_first_with_item_answer_and_review(main):
-    text = main["clinician_text"]
-    assert text.index(flat("Safety check: 1 flag")) < text.index(flat("At a glance")) < text.index(flat("Side by side"))
-    panel = between(text, "Safety check: 1 flag", "At a glance")
-    assert "notyetreviewed" not in panel
-    assert shows(panel, f"A Robin Urgent · Week 6 “{SAFETY_ITEM}” Answer: Once or twice")
-    assert shows(panel, "✓ Reviewed by Dr Alex Morgan,")
-    assert shows(panel, f"Review note: {REVIEW_NOTE}")
-    assert shows(panel, "B Sasha No flags raised.")
+def test_safety_follows_where_things_stand_with_the_reviewed_flag(main):
+    first = main["clinician_pages"][0]
+    assert first.index(flat("Where things stand")) < first.index(flat("Safety")) < first.index(flat("For this session"))
+    panel = between(first, "Safety", "For this session")
+    # Robin's flag (self-harm, "Once or twice") was reviewed: a calm line, then the review, its time and note.
+    assert shows(
+        panel,
+        f"Safety ✓ Every safety flag has been reviewed. Reviewed: A “{SAFETY_ITEM}” (Once or twice, Week 6), "
+        f"by Dr Alex Morgan, 9 Mar 2026, 09:15 EDT. Note: {REVIEW_NOTE}",
+    )
+    for alarm in ("to review", "For the clinician only", "not yet reviewed", "has not answered the safety check"):
+        assert flat(alarm) not in panel, alarm
 
 
-def test_an_unreviewed_flag_says_so(db, make_practice, make_couple, make_assessment, answer_as):
+def test_an_unreviewed_flag_says_so_while_the_other_partner_is_waited_for(
+    db, make_practice, make_couple, make_assessment, answer_as
+):
     owner = make_practice()
     couple = make_couple(owner, names=("Robin", "Sasha"))
-    _, tokens = make_assessment(couple, instruments=["safety"])
+    assessment, tokens = make_assessment(couple, instruments=["safety"])
     answer_as(tokens[2], {"safety": {"afraid": 3}})
-    text = text_of(pdf.render_pdf(context_for(couple, "clinician")))
-    panel = between(text, "Safety check:", "Suggested focus")
-    assert shows(panel, "Safety check: 1 flag, 1 not yet reviewed")
-    assert shows(panel, "A Robin Has not completed a safety check.")
+    sent = invitations.find_by_token(tokens[2]).submitted_at
+    (page,) = pages_of(pdf.render_pdf(context_for(couple, "clinician")))
+    # The practice keeps UTC; Robin has not opened the link.
     assert shows(
-        panel, "B Sasha Review · Intake “I have felt afraid of my partner.” Answer: Sometimes Not yet reviewed."
+        page,
+        f"Where things stand Robin has not sent it; Sasha sent it {sent:%-d %b %Y, %H:%M} UTC. "
+        f"Waiting for A Robin since {assessment.created_at:%-d %b %Y}: has not opened the link yet. "
+        "Safety 1 safety flag to review. For the clinician only: raise it with each partner on their own, "
+        "never in a joint session. B Sasha · Intake · Review “I have felt afraid of my partner.” "
+        "Answer: Sometimes · not yet reviewed For this session Nothing stands out in the answers sent so far.",
     )
 
 
-def test_at_a_glance_overall_scores_bands_and_difference(main):
-    glance = between(main["clinician_text"], "At a glance", "Side by side")
-    assert shows(glance, "Relationship check-in How things feel overall 4.00 Good 2.25 Struggling -1.75")
-    # Only affection and rituals were answered: 10 of 25 items, below the three quarters the total needs.
-    assert shows(glance, "Connection and distance Overall connection not enough answers not enough answers —")
+def test_the_talking_points_for_this_session_follow_the_briefs_rules(main):
+    points = between(main["clinician_pages"][0], "For this session", "Strengths to build on")
+    # No pursue-withdraw (pursuing and withdrawing were not answered). Then one point per rule, in rule order:
+    # change: affection, A 2.00 -> 4.00 (+2.00, at least a tenth of the 1-5 range: 0.40): better; B 4.00 -> 4.00;
+    #   the gap |4.00 - 2.00| = 2.00 -> 0.00: closer. No SD and reliability, so raw, never "reliable".
+    # shared concern: rituals, both 2.00 Strained. gap: the check-in, 1.75 of 4 = 0.44 >= 0.25.
+    # stressor: work weighs on Robin (3), a new baby on both (3 and 3).
+    assert shows(
+        points,
+        "For this session Since Intake: Affection and physical closeness "
+        "A Robin: Strained (2.00) → Strong (4.00): better B Sasha: Strong (4.00) → Strong (4.00): no clear change "
+        "The gap between them went from 2.00 to 0.00 (closer). A raw change: this questionnaire has no SD and "
+        "reliability yet, so it cannot be judged reliable (“better” and “worse” mean a change of at least 0.40).",
+    )
+    assert shows(
+        points,
+        "A shared concern: Shared time and rituals A Robin: Strained (2.00) B Sasha: Strained (2.00) "
+        "Both partners' scores sit in a concern band.",
+    )
+    assert shows(
+        points,
+        "Seen differently: How things feel overall A Robin: Good (4.00) B Sasha: Struggling (2.25) "
+        "Robin higher by 1.75.",
+    )
+    assert shows(
+        points,
+        "Outside stress A Robin: weighing on them: Pressure at work, or long working hours; "
+        "A new baby or child in our home B Sasha: weighing on them: A new baby or child in our home "
+        "1 of these weighs on both of them.",
+    )
+    assert [p["title"] for p in main["clinician_ctx"]["brief"]["points"]] == [
+        "Since Intake: Affection and physical closeness",
+        "A shared concern: Shared time and rituals",
+        "Seen differently: How things feel overall",
+        "Outside stress",
+    ]
 
 
-def test_subscale_tables_match_the_couple_view(main):
-    text = between(main["clinician_text"], "Side by side", "Items where the two answers differ")
-    assert shows(text, "Relationship check-in: scores (averages)")
-    assert shows(text, "How things feel overall 4.00 Good 2.25 Struggling -1.75 0% shared strengths")
-    assert shows(text, "Affection and physical closeness 4.00 Strong 4.00 Strong 0.00 100% shared strengths")
-    assert shows(text, "Shared time and rituals 2.00 Strained 2.00 Strained 0.00 0% shared strengths")
-    assert shows(text, "Withdrawal and numbness (higher = more of the pattern) not enough answers not enough answers")
+def test_each_talking_point_shows_the_statements_behind_it_with_both_answers(main):
+    points = between(main["clinician_pages"][0], "For this session", "Strengths to build on")
+    # The rituals statements both answered "Disagree" (2), in the questionnaire's order (equally firm);
+    # the check-in's largest gaps: "satisfied" and "close", 4 (Agree) against 2 (Disagree).
+    assert shows(
+        points,
+        "Both partners' scores sit in a concern band. "
+        "“We have small habits that are just ours, like a morning coffee or an evening walk.” A: Disagree · B: Disagree "
+        "“We make time to do things together that we both enjoy.” A: Disagree · B: Disagree",
+    )
+    assert shows(
+        points,
+        "Robin higher by 1.75. “Overall, I am happy with our relationship.” A: Agree · B: Disagree "
+        "“These days I feel close to my partner.” A: Agree · B: Disagree",
+    )
+    assert shows(
+        points,
+        "“Pressure at work, or long working hours” A: Happening, weighing on me · B: Happening, manageable",
+    )
+
+
+def test_strengths_and_questions_close_the_brief_and_the_notes_open_the_details(main):
+    brief = main["clinician_pages"][0].split(flat("Strengths to build on"), 1)[1]
+    # Both answered 4 (Agree) on affection 1, 2 and 4; affection 3 and 5 are worded the other way
+    # ("Touch and closeness between us have faded"): both disagreed, a shared strength that never
+    # reads as one without the answers, so it is not listed.
+    assert shows(
+        brief,
+        "3 statements both see positively: “We often hug, kiss or hold hands in passing.” A: Agree · B: Agree "
+        "“I feel wanted by my partner.” A: Agree · B: Agree “I feel at ease asking my partner for a hug.” "
+        "A: Agree · B: Agree",
+    )
+    assert flat("We can go days without a warm touch.") not in brief
+    # The opening questions of the areas the points are about, in their order (the stressor has none).
+    assert shows(
+        brief,
+        "Questions to open with What kind of touch or closeness would feel welcome to each of you right now? "
+        "Which small moments together have you kept, and which have slipped away? "
+        "What has changed between you since we last met?",
+    )
+    # The therapist's own notes open the details (page 1 keeps to the brief, page 2 to the scores).
+    assert flat("Your preparation notes") not in main["clinician_pages"][0]
+    assert shows(main["clinician_text"], "Your preparation notes Ask about the move. Check in on sleep. Details")
+
+
+def test_scores_at_a_glance_in_words_with_agreement_counts(main):
+    glance = main["clinician_pages"][1]
+    assert glance.startswith(flat("Scores at a glance: Week 6"))
+    assert shows(
+        glance,
+        "Relationship check-in v1 · averages Area A Robin B Sasha Difference Agreement (statements) "
+        "How things feel overall 4.00 Good 2.25 ▲ Struggling Robin higher by 1.75 2 split · 2 unsure",
+    )
+    # Affection: 4.00 each, 5 statements both positive (keyed 4). Rituals: 2.00 each, Strained (a concern
+    # band, marked ▲), 5 statements both a concern. Areas not answered: not enough answers, no difference.
+    assert shows(glance, "Affection and physical closeness 4.00 Strong 4.00 Strong the same score 5 both positive")
+    assert shows(glance, "Shared time and rituals 2.00 ▲ Strained 2.00 ▲ Strained the same score 5 both a concern")
+    assert shows(glance, "Withdrawal and numbness * not enough answers not enough answers — —")
+    # Only affection and rituals were answered: 10 of 25 items, below the three quarters the total needs;
+    # its agreement counts the 10 statements both answered.
+    assert shows(
+        glance, "Overall connection not enough answers not enough answers — 5 both positive · 5 both a concern"
+    )
+    assert shows(glance, "* Withdrawal and numbness, Pursuing, Withdrawing: a higher score means more of the pattern.")
+    assert shows(glance, "▲ marks a score in a concern band.")
+    # No signed differences, no percentages: the old "Difference (B minus A)" column, its "-1.75" and
+    # "% shared strengths" are gone, and so is "(higher = more of the pattern)" on every row.
+    for old in ("-1.75", "B\N{MINUS SIGN}A", "%", "higher=more"):
+        assert old not in glance, old
 
 
 def test_charts_are_the_couple_views_svg_drawn_into_the_pdf(main):
-    charts = [i["chart"] for i in main["clinician_ctx"]["instruments"]]
+    charts = [i["chart"] for i in main["clinician_ctx"]["details"]]
     assert len(charts) == 2 and all(c.startswith("<svg") for c in charts)
-    # The chart's legend and values are drawn as text in the PDF.
-    side_by_side = between(main["clinician_text"], "Side by side", "Items where the two answers differ")
-    assert shows(side_by_side, "A: Robin B: Sasha How things feel overall 4.00 2.25")
+    # The chart's legend and values are drawn as text in the PDF, on the details page.
+    details = main["clinician_text"].split(flat("Details"), 1)[1]
+    assert shows(details, "A: Robin B: Sasha How things feel overall 4.00 2.25")
 
 
-def test_agreement_lists_strengths_concerns_and_splits_with_both_answers(main):
-    agreement = between(main["clinician_text"], "Items where the two answers differ", "Life right now (Week 6)")
-    checkin = between(agreement, "Relationship check-in", "Connection and distance")
-    assert shows(checkin, "Shared strengths No shared strengths yet. Shared concerns No shared concerns.")
-    assert shows(checkin, "“Overall, I am happy with our relationship.” A Agree · B Disagree")
-    assert shows(checkin, "“These days I feel close to my partner.” A Agree · B Disagree")
-    connection = agreement.split(flat("Connection and distance"), 1)[1]
-    strengths = between(connection, "Shared strengths", "Shared concerns")
-    assert shows(strengths, "“We often hug, kiss or hold hands in passing.” A Agree · B Agree")
-    assert shows(strengths, "“We can go days without a warm touch.” A Disagree · B Disagree")
-    concerns = between(connection, "Shared concerns", "Splits")
-    assert shows(concerns, "“We make time to do things together that we both enjoy.” A Disagree · B Disagree")
-    assert shows(connection, "Splits: one partner on each side No splits.")
+def test_details_list_the_largest_gaps_shared_concerns_and_strengths_with_both_answers(main):
+    details = between(main["clinician_text"], "Details", "Life right now (Week 6)")
+    checkin = between(details, "Relationship check-in", "Connection and distance")
+    # Largest gaps first: satisfied, close and hopeful are 2 apart (4/2, 4/2, 5/3); nothing shared.
+    assert shows(
+        checkin,
+        "The largest gaps “Overall, I am happy with our relationship.” A Agree · B Disagree "
+        "“These days I feel close to my partner.” A Agree · B Disagree "
+        "“I feel hopeful about where we are heading.” A Strongly agree · B Neither agree nor disagree",
+    )
+    assert flat("Shared concerns") not in checkin and flat("Shared strengths") not in checkin
+    connection = details.split(flat("Connection and distance"), 1)[1]
+    # Rituals: every keyed value 2 (3 and 4 reversed: 4 -> 2), the first three in the questionnaire's order.
+    assert shows(
+        connection,
+        "Shared concerns “We have small habits that are just ours, like a morning coffee or an evening walk.” "
+        "A Disagree · B Disagree “We make time to do things together that we both enjoy.” A Disagree · B Disagree "
+        "“Our time together is mostly taken up by chores and plans.” A Agree · B Agree",
+    )
+    # Affection: the positively worded statements only (as in the brief).
+    assert shows(
+        connection,
+        "Shared strengths “We often hug, kiss or hold hands in passing.” A Agree · B Agree "
+        "“I feel wanted by my partner.” A Agree · B Agree “I feel at ease asking my partner for a hug.” A Agree · B Agree",
+    )
+    assert flat("The largest gaps") not in connection  # no statement 2 or more apart
 
 
 def test_life_context_per_partner_with_free_text(main):
-    part = between(main["clinician_text"], "Life right now (Week 6)", "Change since the previous assessment")
-    assert shows(part, "Pressure at work, or long working hours Happening, weighing on me Happening, manageable")
-    assert shows(part, f"A Robin added: {LIFE_NOTE}")
-
-
-def test_change_since_previous_assessment_is_raw_where_it_cannot_be_judged(main):
-    part = between(main["clinician_text"], "Change since the previous assessment", "Suggested focus")
-    assert shows(part, "Connection and distance: change cannot be judged reliable here (each row says why).")
-    affection = between(part, "Affection and physical closeness", "Shared time and rituals")
+    part = between(main["clinician_text"], "Life right now (Week 6)", "added:")
+    # Only what is happening for either of them gets a row; the rest is named in one line.
     assert shows(
-        affection,
-        "Connection and distance: Intake → Week 6 A 2.00 → 4.00 · B 4.00 → 4.00 · gap 2.00 → 0.00 "
-        "This questionnaire has no published SD and reliability, so change cannot yet be judged reliable.",
+        part,
+        "Stressor A Robin B Sasha Pressure at work, or long working hours Happening, weighing on me "
+        "Happening, manageable A new baby or child in our home Happening, weighing on me Happening, weighing on me "
+        "Not happening for either of them: Losing a job, or worries about money;",
     )
-    # Nothing is invented: no RCI, no verdict.
-    for word in ("RCI", "improved", "narrowed", "noreliablechange", "provisional"):
+    assert shows(part, "Big changes in our wider family; Hard things from my past that still weigh on me.")
+    assert shows(main["clinician_text"], f"A Robin added: {LIFE_NOTE}")
+
+
+def test_over_time_is_raw_where_change_cannot_be_judged_reliable(main):
+    part = between(main["clinician_text"], "Over time", "Appendix: every answer")
+    assert shows(
+        part,
+        "Over time Connection and distance: Intake → Week 6 No SD and reliability from a validation study yet, "
+        "so change cannot yet be judged reliable: “better” and “worse” mean a raw change of at least 0.40. "
+        "Area A Robin B Sasha Gap between them",
+    )
+    # Affection: A 2.00 -> 4.00 (+2.00 >= 0.40), B 4.00 -> 4.00, gap 2.00 -> 0.00.
+    assert shows(
+        part, "Affection and physical closeness 2.00 → 4.00 better 4.00 → 4.00 no clear change 2.00 → 0.00 closer"
+    )
+    # Rituals were not answered at intake: no change can be worked out.
+    assert shows(part, "Shared time and rituals not enough answers not enough answers not enough answers")
+    # Nothing is invented: no RCI, no reliability verdict.
+    for word in ("RCI", "Judged", "Jacobson", "improved", "reliablechange"):
         assert word not in part, word
-    # Rituals were not answered at intake: the reason is said once for both partners and the gap.
-    rituals = part.split(flat("Shared time and rituals"), 1)[1]
-    assert shows(rituals, "A — → 2.00 · B — → 2.00")
-    assert rituals.count(flat("One of the two scores has not enough answers, so change cannot be judged.")) == 1
-    # Areas nobody scored at either assessment are left out.
-    assert flat("Feeling heard") not in part
 
 
 def test_life_context_is_each_partners_latest_and_says_from_when(
@@ -439,31 +591,35 @@ def test_tiny_report_shows_reliable_change_where_there_are_psychometrics(
     owner = make_practice()
     couple = make_couple(owner, names=("Robin", "Sasha"))
     tiny_over_time(db, couple, make_assessment, answer_as)
-    text = text_of(pdf.render_pdf(context_for(couple, "clinician")))
-    part = between(text, "Change since the previous assessment", "Suggested focus")
-    # Pursuing (not answered at either assessment) is left out of the report.
+    pages = pages_of(pdf.render_pdf(context_for(couple, "clinician")))
+    # The brief's change point: the largest reliable change of a subscale, Sasha's feeling heard
+    # (RCI 2.61 > 1.96). The gap's RCI -1.84 is not reliable: "no clear change", though it narrowed.
+    assert shows(
+        pages[0],
+        "For this session Since Intake: Feeling heard A Robin: Strong (4.33) → Strong (4.33): no clear change "
+        "B Sasha: Mixed (3.33) → Strong (4.33): better The gap between them went from 1.00 to 0.00 "
+        "(no clear change). Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's SD "
+        "and reliability.",
+    )
+    part = pages[-1].split(flat("Over time"), 1)[1]
+    # Heard and the total have psychometrics; warmth and pursuing (0-9, a step of 0.90) do not.
     assert shows(
         part,
-        "Tiny test instrument: reliable change judged for Feeling heard, Overall; not for Warmth (each row says why).",
+        "Tiny test instrument: Intake → Week 4 Judged with reliable change (Jacobson & Truax, 95%) for "
+        "Feeling heard, Overall; elsewhere “better” and “worse” mean a raw change of at least 0.40 or 0.90, "
+        "not judged reliable.",
     )
-    assert flat("Pursuing") not in part
-    heard = between(part, "Feeling heard Tiny", "Warmth Tiny")
-    assert shows(heard, "4.33 → 4.33 +0.00 (RCI 0.00): no reliable change")
-    assert shows(heard, "3.33 → 4.33 +1.00 (RCI 2.61): improved")
-    assert shows(heard, "1.00 → 0.00 (RCI -1.84): no reliable change")
-    warmth = between(part, "Warmth Tiny", "Overall")
-    assert shows(
-        warmth,
-        "A 1.50 → 4.00 · B 3.00 → 4.00 · gap 1.50 → 0.00 "
-        "This questionnaire has no published SD and reliability, so change cannot yet be judged reliable.",
-    )
-    overall = part.split(flat("Overall Tiny"), 1)[1]
-    assert shows(overall, "3.20 → 4.20 +1.00 (RCI 4.47): improved 3.20 → 4.20 +1.00 (RCI 4.47): improved")
-    assert shows(overall, "0.00 → 0.00 (RCI 0.00): no reliable change")
+    # Heard: A +0.00 (RCI 0.00); B +1.00 (RCI 2.61): better; gap 1.00 -> 0.00 (RCI -1.84): no clear change.
+    assert shows(part, "Feeling heard 4.33 → 4.33 no clear change 3.33 → 4.33 better 1.00 → 0.00 no clear change")
+    # Warmth, raw: A +2.50 and B +1.00 are both at least 0.40; the gap 1.50 -> 0.00 closed by 1.50.
+    assert shows(part, "Warmth 1.50 → 4.00 better 3.00 → 4.00 better 1.50 → 0.00 closer")
+    # The total: +1.00 each, RCI 4.47: better; gap 0.00 -> 0.00 (RCI 0.00).
+    assert shows(part, "Overall 3.20 → 4.20 better 3.20 → 4.20 better 0.00 → 0.00 no clear change")
+    assert "RCI" not in part
 
 
 @pytest.mark.usefixtures("tiny")
-def test_tiny_report_side_by_side_with_a_sum_and_two_scales(db, make_practice, make_couple, make_assessment, answer_as):
+def test_tiny_report_at_a_glance_with_a_sum_and_two_scales(db, make_practice, make_couple, make_assessment, answer_as):
     # A sum on its own axis used to fail the whole report (the chart took the first measure's axis).
     owner = make_practice()
     couple = make_couple(owner, names=("Robin", "Sasha"))
@@ -471,20 +627,38 @@ def test_tiny_report_side_by_side_with_a_sum_and_two_scales(db, make_practice, m
     answer_as(tokens[1], {"tiny": TINY_A})
     answer_as(tokens[2], {"tiny": TINY_B})
     ctx = context_for(couple, "clinician")
-    (chart,) = [inst["chart"] for inst in ctx["instruments"]]
+    (chart,) = [inst["chart"] for inst in ctx["details"]]
     assert chart.count("<svg") == 2 and "Scores from 0 to 9. Pursuing: Robin 8.00, Sasha 3.00." in chart
-    text = text_of(pdf.render_pdf(ctx))
+    pages = pages_of(pdf.render_pdf(ctx))
+    glance = pages[1]
     # A sum among averages: the table's caption does not call every score an average.
-    assert shows(text, "Tiny test instrument: scores") and "(averages)" not in text
-    # tests/instruments/test_compare.py: heard 4.33 / 3.33, warmth 1.50 / 3.00, pulling 8 / 3 (a prorated sum).
-    assert shows(text, "Feeling heard 4.33 Strong 3.33 Mixed -1.00 33% shared strengths")
-    assert shows(text, "Warmth 1.50 Low 3.00 Good 1.50 0% shared strengths")
-    assert shows(text, "Pursuing (higher = more of the pattern) 8.00 High 3.00 Some -5.00 0% shared strengths")
-    assert shows(text, "Overall 3.20 Steady 3.20 Steady 0.00 20% shared strengths")
-    # The urgent flag of A's pull_3 = 3, and the shared items with both answers in words.
-    assert shows(text, "“I feel afraid of how my partner reacts.” Answer: Almost always")
-    assert shows(text, "“We hug most days.” A Disagree · B Strongly disagree")
-    assert shows(text, "“I feel ignored when I talk.” A Disagree · B Strongly disagree")
+    assert shows(glance, "Tiny test instrument v1 Area") and "averages" not in glance
+    # tests/instruments/test_compare.py: heard 4.33 / 3.33 (1 both positive, 1 split, 1 unsure), warmth
+    # 1.50 / 3.00 (1 both a concern, 1 split), pulling 8 / 3, a prorated sum (1 both a concern, 1 split),
+    # the total 3.20 / 3.20 (1, 1, 2 split, 1 unsure).
+    assert shows(
+        glance, "Feeling heard 4.33 Strong 3.33 Mixed Robin higher by 1.00 1 both positive · 1 split · 1 unsure"
+    )
+    assert shows(glance, "Warmth 1.50 ▲ Low 3.00 Good Sasha higher by 1.50 1 both a concern · 1 split")
+    assert shows(glance, "Pursuing * 8.00 ▲ High 3.00 Some Robin higher by 5.00 1 both a concern · 1 split")
+    assert shows(
+        glance, "Overall 3.20 Steady 3.20 Steady the same score 1 both positive · 1 both a concern · 2 split · 1 unsure"
+    )
+    # The urgent flag of A's pull_3 = 3 leads page 1; gaps worth a talk are the points, largest share first:
+    # pursuing 5 of 9 (0.56), warmth 1.5 of 4 (0.38), heard 1 of 4 (0.25).
+    assert shows(
+        pages[0],
+        "1 safety flag to review. For the clinician only: raise it with each partner on their own, never in a "
+        "joint session. A Robin · Intake · Urgent “I feel afraid of how my partner reacts.” "
+        "Answer: Almost always · not yet reviewed",
+    )
+    assert [p["title"] for p in ctx["brief"]["points"]] == [
+        "Seen differently: Pursuing",
+        "Seen differently: Warmth",
+        "Seen differently: Feeling heard",
+    ]
+    # The details list the statements with both answers in words.
+    assert shows(pages[2], "Shared concerns “We hug most days.” A Disagree · B Strongly disagree")
 
 
 def test_change_that_cannot_be_judged_says_why(db, make_practice, make_couple, make_assessment, answer_as):
@@ -494,34 +668,26 @@ def test_change_that_cannot_be_judged_says_why(db, make_practice, make_couple, m
         _, tokens = make_assessment(couple, instruments=["checkin"], occasion=occasion)
         answer_as(tokens[1], {"checkin": CHECKIN_A})
         answer_as(tokens[2], {"checkin": CHECKIN_B})
-    text = text_of(pdf.render_pdf(context_for(couple, "clinician")))
-    part = between(text, "Change since the previous assessment", "Suggested focus")
+    pages = pages_of(pdf.render_pdf(context_for(couple, "clinician")))
+    part = pages[-1].split(flat("Over time"), 1)[1]
     assert shows(
         part,
-        "How things feel overall Relationship check-in: Intake → Week 4 A 4.00 → 4.00 · B 2.25 → 2.25 · gap 1.75 → 1.75 "
-        "This questionnaire has no published SD and reliability, so change cannot yet be judged reliable.",
+        "Relationship check-in: Intake → Week 4 No SD and reliability from a validation study yet, so change cannot "
+        "yet be judged reliable: “better” and “worse” mean a raw change of at least 0.40. Area A Robin B Sasha "
+        "Gap between them How things feel overall 4.00 → 4.00 no clear change 2.25 → 2.25 no clear change "
+        "1.75 → 1.75 no clear change",
     )
-
-
-def test_suggested_focus_groups_concern_prompts_by_theme_once_each_plus_prep_notes(main):
-    focus = main["clinician_ctx"]["focus"]
-    # "What helps" order; only the check-in (B Struggling) and rituals (both Strained) are in a concern band.
-    assert [g["theme"] for g in focus] == [
-        "Agreed boundaries and expectations",
-        "Small daily connection",
-        "Care for stress and health",
-        "Curiosity about each other",
-    ]
-    texts = [p["text"] for g in focus for p in g["prompts"]]
-    assert len(texts) == len(set(texts)) == 6
-    part = main["clinician_text"].split(flat("Suggested focus for the session"), 1)[1]
-    assert shows(part, "Agreed boundaries and expectations " + RITUALS_PROMPTS[1])
-    assert shows(part, CHECKIN_PROMPT)
-    for prompt in RITUALS_PROMPTS:
-        assert shows(part, prompt)
-    assert shows(part, "From: Connection and distance, Shared time and rituals: A and B")
-    assert shows(part, "From: Relationship check-in, How things feel overall: B")
-    assert shows(part, "Your preparation notes Ask about the move. Check in on sleep.")
+    # Nothing changed, so the brief has no change point: the gap is the one thing that stands out.
+    assert flat("Since Intake") not in pages[0]
+    assert shows(
+        pages[0],
+        "For this session Seen differently: How things feel overall A Robin: Good (4.00) B Sasha: Struggling (2.25) "
+        "Robin higher by 1.75. "
+        # The statements behind it: the gaps of 2 or more (the scale's discuss_gap), the first two in file order.
+        "“Overall, I am happy with our relationship.” A: Agree · B: Disagree "
+        "“These days I feel close to my partner.” A: Agree · B: Disagree "
+        "Nothing else stands out in their answers.",
+    )
 
 
 def test_appendix_lists_every_item_with_both_answers(main):
@@ -542,17 +708,53 @@ def test_no_appendix_unless_asked(main):
 def test_a_couple_without_answers_gets_a_report_that_says_so(db, make_practice, make_couple, make_assessment):
     owner = make_practice()
     couple = make_couple(owner, names=("Robin", "Sasha"))
-    text = text_of(pdf.render_pdf(context_for(couple, "clinician", appendix=True)))
-    assert shows(text, "Assessments No assessments yet.")
-    assert shows(text, "A Robin Has not completed a safety check.")
-    assert shows(text, "No area sits in a concern band for either partner.")
-    make_assessment(couple, instruments=["checkin"])
-    text = text_of(pdf.render_pdf(context_for(couple, "clinician")))
-    assert shows(text, "Intake sent")
-    assert text.count(flat("not submitted")) == 2
+    (page,) = pages_of(pdf.render_pdf(context_for(couple, "clinician", appendix=True)))
+    assert shows(
+        page,
+        "A Robin and B Sasha · Generated 10 Mar 2026, 15:30 UTC Where things stand No questionnaires sent yet. "
+        "Safety ✓ No safety flags. Your preparation notes No notes saved for this couple.",
+    )
+    for part in ("For this session", "Scores at a glance", "Appendix"):
+        assert flat(part) not in page, part
+    assessment, _ = make_assessment(couple, instruments=["checkin"])
+    (page,) = pages_of(pdf.render_pdf(context_for(couple, "clinician")))
+    since = f"{assessment.created_at:%-d %b %Y}"
+    assert shows(
+        page,
+        f"Where things stand Waiting for A Robin since {since} (Intake): has not opened the link yet. "
+        f"Waiting for B Sasha since {since} (Intake): has not opened the link yet. Safety ✓ No safety flags.",
+    )
     summary = text_of(pdf.render_pdf(context_for(couple, "summary")))
-    assert shows(summary, "Your therapist will talk with you about the strengths you bring.")
-    assert shows(summary, "Your therapist will talk with you about what to focus on next.")
+    assert shows(
+        summary,
+        "Not yet A summary for you both is ready once each of you has sent your answers. "
+        "Your therapist will talk with you about them.",
+    )
+    assert flat("What you share") not in summary and flat("Themes to work on together") not in summary
+
+
+def test_while_one_partner_has_sent_the_other_is_not_sent(db, make_practice, make_couple, make_assessment, answer_as):
+    owner = make_practice()
+    couple = make_couple(owner, names=("Robin", "Sasha"))
+    _, tokens = make_assessment(couple, instruments=["checkin"])
+    answer_as(tokens[1], {"checkin": CHECKIN_A})
+    ctx = context_for(couple, "clinician")
+    pages = pages_of(pdf.render_pdf(ctx))
+    # Robin's 4.00 sits in no concern band: the brief fills in with Robin's lowest area that has one.
+    assert shows(
+        pages[0],
+        "For this session Robin: How things feel overall A Robin: Good (4.00) B Sasha: not sent yet "
+        "Only Robin has sent this assessment: the comparison waits for Sasha.",
+    )
+    # One partner's table: no difference and no agreement columns.
+    assert shows(
+        pages[1],
+        "Relationship check-in v1 · averages Area A Robin B Sasha How things feel overall 4.00 Good not sent",
+    )
+    assert flat("Agreement (statements)") not in pages[1] and flat("higher by") not in pages[1]
+    # The couple summary waits for both.
+    summary = text_of(pdf.render_pdf(context_for(couple, "summary")))
+    assert shows(summary, "Not yet") and flat("4.00") not in summary and flat("Good") not in summary
 
 
 def test_pdf_metadata_title(main):
@@ -581,23 +783,40 @@ def test_context_is_plain_json_data(main):
 # --- the shareable summary ------------------------------------------------------------------------
 
 
-def test_summary_shows_shared_strengths_as_worded_and_shared_themes_with_ideas(main):
+def test_summary_shows_shared_themes_with_ideas_and_no_statements_without_consent(main):
     text = main["summary_text"]
-    assert shows(text, "For Robin and Sasha From Dr Alex Morgan, LMFT")
-    strengths = between(text, "What you share", "Themes to work on together")
+    assert shows(
+        text,
+        "Session summary · Riverside Couples Practice For Robin and Sasha From Dr Alex Morgan, LMFT "
+        "Prepared 10 Mar 2026, 11:30 EDT",
+    )
+    # Neither partner agreed to share what both see positively (the default): none of those statements.
+    assert main["summary_ctx"]["strengths_shared"] is False and main["summary_ctx"]["strengths"] == []
+    shared = between(text, "What you share", "Themes to work on together")
+    assert shows(
+        shared,
+        "What you share You both came, and you both took the time to answer honestly. That matters: it is where "
+        "change starts. Statements you both agree with appear here only when each of you has said they may.",
+    )
     for item in (
         "We often hug, kiss or hold hands in passing.",
         "I feel wanted by my partner.",
         "I feel at ease asking my partner for a hug.",
     ):
-        assert shows(strengths, f"“{item}”")
+        assert flat(item) not in text, item
+    # Both are Strained on rituals, a shared concern: one theme, with its first suggestion and its question.
+    # The check-in is a concern for Sasha alone, so it is no theme. No note was typed: no note section.
     themes = text.split(flat("Themes to work on together"), 1)[1]
-    for label, prompt in zip(
-        ("Agreed boundaries and expectations", "Small daily connection", "Curiosity about each other"),
-        (RITUALS_PROMPTS[1], RITUALS_PROMPTS[0], RITUALS_PROMPTS[2]),
-        strict=True,
-    ):
-        assert shows(themes, f"{label} {prompt}")
+    assert themes.startswith(
+        flat(
+            "Shared time and rituals Small shared habits, fun together and checking in at the end of the day. "
+            f"Something to try: {RITUALS_PROMPTS[0]}: how was your day, what was hard, what went well. "
+            "Keep it short so it is easy to keep. To talk about together: Which small moments together have you "
+            "kept, and which have slipped away?"
+        )
+    )
+    assert [t["title"] for t in main["summary_ctx"]["themes"]] == ["Shared time and rituals"]
+    assert main["summary_ctx"]["note"] == "" and flat("A note from") not in text
 
 
 def test_summary_context_holds_only_what_the_summary_may_show(main):
@@ -610,8 +829,11 @@ def test_summary_context_holds_only_what_the_summary_may_show(main):
         "clinician",
         "title",
         "names",
+        "both_sent",
+        "strengths_shared",
         "strengths",
         "themes",
+        "note",
     }
     flat_ctx = json.dumps(ctx, ensure_ascii=False)
     for secret in (SAFETY_ITEM, LIFE_NOTE, "Ask about the move", REVIEW_NOTE, "2.25", "Struggling", "R & S"):
@@ -719,6 +941,33 @@ def test_cache_key_changes_when_answers_notes_or_settings_change(
     assert len(set(keys)) == len(keys)
 
 
+def test_summary_cache_key_changes_with_the_note_and_consent_and_the_clinicians_never_with_a_note(
+    db, make_practice, make_couple, make_assessment, answer_as
+):
+    owner = make_practice()
+    couple = make_couple(owner, names=("Robin", "Sasha"))
+    _, tokens = make_assessment(couple, instruments=["checkin"])
+    invitations_sent = [
+        answer_as(tokens[pos], {"checkin": answers}) for pos, answers in ((1, CHECKIN_A), (2, CHECKIN_B))
+    ]
+    keys = [report_context.cache_key(context_for(couple, "summary"))]
+    keys.append(report_context.cache_key(context_for(couple, "summary", note="See you on Tuesday.")))
+    # Surrounding blank space is no part of the note.
+    assert report_context.cache_key(context_for(couple, "summary", note="  See you on Tuesday.\n")) == keys[-1]
+    keys.append(report_context.cache_key(context_for(couple, "summary", note="See you on Thursday.")))
+    for invitation in invitations_sent:
+        db.session.get(Invitation, invitation.id).shares_agreement = True
+    db.session.flush()
+    keys.append(report_context.cache_key(context_for(couple, "summary")))
+    assert len(set(keys)) == len(keys)
+    # The clinician's report holds no note at all: typing one changes nothing there.
+    clinician = context_for(couple, "clinician")
+    assert "note" not in clinician
+    assert report_context.cache_key(context_for(couple, "clinician", note="See you on Tuesday.")) == (
+        report_context.cache_key(clinician)
+    )
+
+
 # --- hostile input ------------------------------------------------------------------------------------
 
 
@@ -747,7 +996,8 @@ def test_hostile_text_is_printed_as_text_and_never_fetched(
     db.session.commit()
 
     clinician = pdf.render_pdf(context_for(couple, "clinician", appendix=True))
-    summary = pdf.render_pdf(context_for(couple, "summary"))
+    # The therapist's note to the couple is typed text too.
+    summary = pdf.render_pdf(context_for(couple, "summary", note="\n".join(HOSTILE.values())))
 
     # Each render asks for the stylesheet and the fonts, and for nothing else.
     assert recording.asked.count("tandem-report:/static/reports/report.css") == 2
@@ -755,10 +1005,11 @@ def test_hostile_text_is_printed_as_text_and_never_fetched(
     text = text_of(clinician)
     for value in HOSTILE.values():
         assert shows(text, value), value
-    assert shows(text, f"Session-prep report: {HOSTILE['img_file']}")
-    assert shows(text, f"Review note: {HOSTILE['link']}")
+    assert shows(text, f"Session brief: {HOSTILE['img_file']}")
+    assert shows(text, f"Note: {HOSTILE['link']}")
     assert shows(text, f"{HOSTILE['link']} added: {HOSTILE['img_http']}")
     assert shows(text_of(summary), f"For {HOSTILE['link']} and {HOSTILE['img_http']}")
+    assert shows(text_of(summary), "A note from " + HOSTILE["img_http"] + "".join(HOSTILE.values()))
     for document in (clinician, summary):
         assert PdfReader(io.BytesIO(document)).attachments == {}
 
@@ -787,13 +1038,16 @@ def test_oversized_text_is_refused_upstream_or_clipped_in_the_report(
         couple.label = megabyte
     db.session.flush()
 
+    # A note longer than the form allows (tests/test_reports_layout.py) is clipped too.
+    note = context_for(couple, "summary", note=megabyte)["note"]
+    assert len(note) == report_context.LIMITS["note"] == 1000 and note.endswith("…")
     ctx = context_for(couple, "clinician")
     if sqlite:
         assert len(ctx["couple"]) == 60 and ctx["couple"].endswith("…")
     assert len(ctx["prep_notes"]) == couples.PREP_NOTES_LIMIT
     text = text_of(pdf.render_pdf(ctx))
     if sqlite:
-        assert shows(text, "Session-prep report: <b>x</b><b>x</b>")
+        assert shows(text, "Session brief: <b>x</b><b>x</b>")
     assert set(recording.asked) == BUNDLED
 
 

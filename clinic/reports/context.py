@@ -227,7 +227,8 @@ def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: dat
                     _partner(results, pos) | {"text": point.answers[pos]} for pos in POSITIONS if pos in point.answers
                 ],
                 "note": point.note,
-                "items": [
+                # "statements", not "items": a template reading point.items would get the dict's method.
+                "statements": [
                     {"text": said.text, "a": said.answers.get(1), "b": said.answers.get(2)} for said in point.items
                 ],
             }

@@ -45,6 +45,13 @@ LAYOUT_PROBLEMS = """
       problems.push(`${name} spans ${Math.round(box.left)}..${Math.round(box.right)}px of ${room}px`);
     }
   }
+  // Nothing scrolls sideways, not even inside its own box: a table too wide becomes cards.
+  for (const el of document.querySelectorAll("main *")) {
+    if (!["auto", "scroll"].includes(getComputedStyle(el).overflowX)) continue;
+    if (el.scrollWidth > el.clientWidth + 1) {
+      problems.push(`${el.tagName.toLowerCase()}.${el.className} scrolls sideways (${el.scrollWidth}px in ${el.clientWidth}px)`);
+    }
+  }
   if (!document.querySelector("h1")) problems.push("no h1 on the page");
   return problems;
 }
@@ -104,6 +111,17 @@ class Journey:
                 fits(page, width, f"{self.name}/{stem}@{width}")
         finally:
             page.set_viewport_size(size)
+
+
+def above_the_fold(page: Page, target: Locator) -> None:
+    """`target` is on screen when the page opens: at the top, without scrolling, whole."""
+    page.evaluate("() => window.scrollTo(0, 0)")
+    box = target.bounding_box()
+    height = page.viewport_size["height"]
+    assert box is not None, f"{target} is not shown"
+    assert box["y"] >= 0 and box["y"] + box["height"] <= height, (
+        f"{target} sits at {box['y']:.0f}..{box['y'] + box['height']:.0f}px, below the fold of {height}px"
+    )
 
 
 def fits(page: Page, width: int, where: str) -> None:

@@ -88,11 +88,17 @@ WIDE_PAGE = """<!doctype html><meta name="viewport" content="width=device-width,
         ('<div style="width: 500px">a wide block</div>', "the page is 500px wide in a 360px viewport"),
         ('<button style="position: relative; left: 340px">Send</button>', "button Send spans"),
         ('<div style="overflow: hidden"><input style="width: 600px" aria-label="x"></div>', "input"),
+        # In the page's main part nothing may scroll sideways, not even inside its own box.
+        (
+            '<main><div style="overflow-x: auto"><table><tr><td style="min-width: 900px">x</td></tr></table></div></main>',
+            "div. scrolls sideways (",
+        ),
     ],
 )
 def test_the_layout_check_finds_what_does_not_fit(chromium, extra, problem):
     """The 360 px check of every journey step can fail: a wide block, a control pushed off
-    the edge or cut off by its box; a table scrolling in its own box and the skip link are fine."""
+    the edge or cut off by its box, a box in the page's main part that scrolls sideways; the
+    skip link is fine (and, outside the main part, a table scrolling in its own box)."""
     from tests.browser.journeys import LAYOUT_PROBLEMS
 
     context = chromium.new_context(viewport={"width": 360, "height": 640})

@@ -24,6 +24,7 @@ from tests.browser.a11y import focus_problem
 from tests.browser.conftest import DEMO, THERAPIST
 from tests.browser.journeys import (
     NARROW,
+    above_the_fold,
     answer_by_clicks,
     answer_by_keyboard,
     band_of,
@@ -484,7 +485,10 @@ def test_3b_a_partner_without_javascript_from_start_to_finish(therapist, chromiu
         "Not opened yet"
     )
     total = expected_mean("connection", "total", C_CONNECTION)
-    scores = page.locator("article.instrument-result", has=page.get_by_role("heading", name=re.compile("Connection")))
+    # Only Kit has sent: the brief says who we are waiting for, and the scores show Kit's column only.
+    expect(page.locator("#brief .standing")).to_contain_text(f"Waiting for B {PARTNER_2B}")
+    scores = page.locator(".instrument-result", has=page.get_by_role("heading", name=re.compile("Connection")))
+    expect(scores.get_by_role("columnheader")).to_have_count(2)
     expect(scores.get_by_role("row", name=re.compile("^Overall connection"))).to_contain_text(
         f"{total:.2f} {band_of('connection', 'total', total)}"
     )
@@ -501,26 +505,43 @@ def test_4_therapist_reads_the_comparison_and_downloads_the_report(therapist, jo
     page = therapist.new_page()
     page.goto(story.couple_url)
 
-    # Safety comes first, in words, for the therapist only.
-    panel = page.locator("#safety")
-    expect(panel.get_by_role("heading")).to_have_text(re.compile(r"Safety check: 1 flag, 1 not yet reviewed"))
+    # The session brief comes first: above the fold on a laptop and on a phone.
+    brief = page.locator("#brief")
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        for heading in ("Session brief", "Where things stand", "Safety"):
+            above_the_fold(page, brief.get_by_role("heading", name=heading, exact=True))
+    page.set_viewport_size(DESKTOP)
+
+    # Safety comes first in the brief, in words, for the therapist only.
+    panel = brief.locator(".safety-panel")
+    expect(panel).to_contain_text("1 safety flag to review.")
     expect(panel).to_contain_text("I have felt afraid of my partner.")
     expect(panel).to_contain_text("Sometimes")
     expect(panel).to_contain_text(PARTNER_A["name"])
+    # Where things stand: both partners sent the intake.
+    expect(brief.locator(".standing")).to_contain_text(f"{PARTNER_A['name']} sent it")
+    expect(brief.locator(".standing")).to_contain_text(f"{PARTNER_B['name']} sent it")
 
     heard_b = expected_mean("connection", "heard", B_CONNECTION)
     total_b = expected_mean("connection", "total", B_CONNECTION)
-    scores = page.locator("article.instrument-result", has=page.get_by_role("heading", name=re.compile("Connection")))
+    scores = page.locator(".instrument-result", has=page.get_by_role("heading", name=re.compile("Connection")))
     heard = scores.get_by_role("row", name=re.compile("^Feeling heard"))
     expect(heard).to_contain_text(f"3.00 {band_of('connection', 'heard', 3.0)}")
-    expect(heard).to_contain_text(f"{heard_b:.2f} {band_of('connection', 'heard', heard_b)}")
+    expect(heard).to_contain_text(f"{heard_b:.2f}")
+    expect(heard).to_contain_text(band_of("connection", "heard", heard_b))
+    expect(heard).to_contain_text(f"{PARTNER_A['name']} higher by {3.0 - heard_b:.2f}")
     total = scores.get_by_role("row", name=re.compile("^Overall connection"))
     expect(total).to_contain_text("3.00 Mixed")
-    expect(total).to_contain_text(f"{total_b:.2f} {band_of('connection', 'total', total_b)}")
+    expect(total).to_contain_text(f"{total_b:.2f}")
+    expect(total).to_contain_text(band_of("connection", "total", total_b))
+    # Life right now is one click away (a closed section): both partners' notes are in it.
     expect(page.locator("p.context-note")).to_have_count(2)
+    page.locator("#context > summary").click()
     expect(page.get_by_text(NOTE_A)).to_be_visible()
     expect(page.get_by_text(NOTE_B)).to_be_visible()
-    steps.step(page, "comparison", widths=(LAPTOP_WIDTH, NARROW))
+    steps.step(page, "comparison", widths=(LAPTOP_WIDTH, PHONE["width"], NARROW))
+    page.reload()  # the keyboard walk starts at the top, not at the section just opened
     tab_through(page)
     page.set_viewport_size(PHONE)
     # On a phone the therapist can still reach the safety review, the notes and the report.
@@ -539,11 +560,14 @@ def test_4_therapist_reads_the_comparison_and_downloads_the_report(therapist, jo
     panel.get_by_label("Note (optional)").fill(REVIEW_NOTE)
     panel.get_by_role("button", name="Mark reviewed").click()
     expect(page.get_by_text("Safety flag marked as reviewed.")).to_be_visible()
-    reviewed = page.locator("#safety .reviewed-by")
+    # With nothing left to review the brief says so in one calm line; the reviewed flag is one click away.
+    expect(page.locator("#brief .calm")).to_have_text("Every safety flag has been reviewed.")
+    expect(page.locator("#brief .safety-panel")).to_have_count(0)
+    page.locator("#brief .reviewed-flags > summary").click()
+    reviewed = page.locator("#brief .reviewed-by")
     expect(reviewed).to_contain_text(f"Reviewed by {THERAPIST['name']}")
     expect(reviewed).to_contain_text(REVIEW_NOTE)
     _assert_recent(_in_practice_zone(reviewed.inner_text()))
-    expect(page.locator("#safety h2")).to_have_text(re.compile(r"1 flag$"))
     steps.step(page, "safety-reviewed")
 
     page.get_by_label("Your notes for the next session").fill(PREP_NOTES)
@@ -675,17 +699,33 @@ def test_demo_practice_pages(chromium, live_server, journey):
         rows = page.locator("table.couples tbody tr")
         expect(rows).to_have_count(7)
         steps.step(page, "dashboard")
-        links = page.locator("table.couples tbody td:first-child a")
+        # The safety column and the next step, in words; the Needs attention filter.
+        expect(page.get_by_role("row", name=re.compile("^N & T"))).to_contain_text("1 flag to review")
+        page.get_by_label("Status").select_option("attention")
+        page.get_by_role("button", name="Show").click()
+        expect(rows).to_have_count(1)
+        steps.step(page, "dashboard-needs-attention", widths=(PHONE["width"], NARROW))
+        page.goto("/couples/")
+        links = page.locator("table.couples tbody th a")
         hrefs = links.evaluate_all("els => els.map(e => e.getAttribute('href'))")
         seen_trends = seen_safety = False
         for href in hrefs:
             page.goto(href)
-            if page.locator("#trends-heading").count() and not seen_trends:
+            # Every couple's page opens with its brief, on a laptop and on a phone.
+            for size in (DESKTOP, PHONE):
+                page.set_viewport_size(size)
+                above_the_fold(page, page.get_by_role("heading", name="Session brief"))
+                above_the_fold(page, page.get_by_role("heading", name="Where things stand"))
+            page.set_viewport_size(DESKTOP)
+            if page.locator("#over-time").count() and not seen_trends:
                 seen_trends = True
-                steps.step(page, "couple-over-time")
-            elif page.locator("#safety").count() and not seen_safety:
+                page.locator("#over-time > summary").click()
+                steps.step(page, "couple-over-time", widths=(PHONE["width"], NARROW))
+            elif page.locator("#brief .safety-panel").count() and not seen_safety:
                 seen_safety = True
-                steps.step(page, "couple-safety-flag")
+                steps.step(page, "couple-safety-flag", widths=(PHONE["width"], NARROW))
+            else:
+                steps.step(page, "couple", widths=(PHONE["width"], NARROW))
         assert seen_trends and seen_safety, "the demo should show change over time and a safety flag"
         page.get_by_role("link", name="Questionnaires", exact=True).click()
         steps.step(page, "library")
