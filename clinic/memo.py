@@ -2,12 +2,13 @@
 
 A partner's answers are frozen when they are sent (no path writes to a submitted
 invitation), and an instrument version never changes; so the answers of a
-submitted invitation, the scores and comparisons made from them, the charts drawn
-from those and the couple view's results section can be kept and reused, keyed by
-what they were made from. The couple view and the report then skip reading,
-scoring and drawing what was read, scored and drawn before; anything not yet kept
-is made as usual. Markup that only depends on what it shows (dashboard rows, a
-questionnaire's radio groups) and per-instrument form classes are kept the same way.
+submitted invitation, the scores and comparisons made from them and the charts drawn
+from those can be kept and reused, keyed by what they were made from. The couple
+view and the report then skip reading, scoring and drawing what was read, scored and
+drawn before; anything not yet kept is made as usual. Pages themselves are rendered
+afresh each time (no page markup is kept: a key that must name everything a template
+shows breaks the day it shows one more thing). A questionnaire's radio groups and
+per-instrument form classes, which hold no client data, are kept the same way.
 
 Keys hold the invitation id *and* its submission time, so a new invitation
 that happens to reuse a deleted one's id (SQLite can) never meets an old value.
@@ -76,7 +77,7 @@ class Memo:
 # How many of each kind one process keeps: about 500 recently viewed couples' worth
 # (measured: 300 couples' answers, scores, comparisons and charts take about 21 MB),
 # so a worker holds at most some 50 MB of them.
-SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500, "html": 300, "rows": 5000}
+SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500}
 # Markup and form classes of the questionnaires themselves (no client data): small.
 SIZES |= {"choices": 4000, "forms": 200}
 
