@@ -4,9 +4,9 @@
 no database, no request. The couple view shows it first and the clinician report
 prints it on page 1. It holds, in order:
 
+- safety first: unreviewed flags (reviewed ones after), or one calm line;
 - where things stand: which assessment is shown and when each partner sent it; while
   an assessment is open, who we are waiting for and since when;
-- safety: unreviewed flags first (reviewed ones after), or one calm line;
 - 3 to 5 talking points, chosen by the rules below;
 - strengths to build on: statements both partners see positively, only from
   positively worded items (a reverse-worded statement never reads as a strength);
@@ -134,7 +134,8 @@ class Standing:
 class Safety:
     unreviewed: tuple[SafetyEntry, ...]
     reviewed: tuple[SafetyEntry, ...]
-    not_screened: tuple[int, ...]  # positions that sent the shown assessment without its safety check answered
+    not_screened: tuple[int, ...]  # positions that sent the shown assessment without answering its safety check
+    calm: str | None  # the one line shown when no flag waits for a review
 
 
 @dataclass(frozen=True)
@@ -647,17 +648,26 @@ def _standing(results: CoupleResults, shown, now: datetime) -> Standing:
 
 
 def _safety(results: CoupleResults, shown) -> Safety:
-    not_screened: list[int] = []
-    if shown is not None:
-        for row in results.by_assessment[shown.id]:
-            if row.instrument.kind == "screen":
-                sent = results.submitted[shown.id]
-                not_screened = [pos for pos in (1, 2) if sent.get(pos) and row.results[pos] is None]
-    return Safety(
-        unreviewed=tuple(e for e in results.safety if e.review is None),
-        reviewed=tuple(e for e in results.safety if e.review is not None),
-        not_screened=tuple(not_screened),
-    )
+    """Unreviewed flags first; else one calm line that says exactly what is known."""
+    rows = [r for r in results.by_assessment.get(shown.id, ()) if r.instrument.kind == "screen"] if shown else []
+    sent = results.submitted[shown.id] if shown else {}
+    # A partner who sent the assessment but skipped every safety question was not screened.
+    not_screened = [
+        pos for row in rows for pos in (1, 2) if sent.get(pos) and not (row.results[pos] and row.results[pos].keyed)
+    ]
+    unreviewed = tuple(e for e in results.safety if e.review is None)
+    reviewed = tuple(e for e in results.safety if e.review is not None)
+    calm = None
+    if not unreviewed:
+        if shown is not None and not rows:
+            calm = "This assessment has no safety check."
+        elif shown is not None and not any(e.assessment.id == shown.id for e in results.safety):
+            calm = "No safety flags in this assessment."
+        elif reviewed:
+            calm = "Every safety flag has been reviewed."
+        else:
+            calm = "No safety flags."
+    return Safety(unreviewed=unreviewed, reviewed=reviewed, not_screened=tuple(not_screened), calm=calm)
 
 
 def _by_firmness(row: InstrumentResults, items: list[ItemComparison]) -> list[ItemComparison]:

@@ -152,7 +152,9 @@ class Panel(NamedTuple):
     label: str
     low: float
     high: float
-    points: Sequence[tuple[str, float | None, float | None]]  # (occasion, a, b)
+    # (occasion, a, b) or (occasion, a, b, (a sent, b sent)): a missing score of a partner who
+    # sent the assessment is "not enough answers", of one who did not, "not sent yet".
+    points: Sequence[tuple]
 
 
 # Small multiples: a grid of small line charts, one per measure, both partners in each.
@@ -181,9 +183,9 @@ def small_multiples(
         _check_range(panel.low, panel.high)
         if not panel.points:
             raise ValueError("a panel needs at least one assessment")
-        for _, a, b in panel.points:
-            _check_value(a, panel.low, panel.high)
-            _check_value(b, panel.low, panel.high)
+        for point in panel.points:
+            _check_value(point[1], panel.low, panel.high)
+            _check_value(point[2], panel.low, panel.high)
     lay = COMPACT if compact else WIDE
     ident = _ident(chart_id, "multiples", grid, title, names, *(("compact",) if compact else ()))
     columns = 2 if compact else 3
@@ -242,7 +244,12 @@ def small_multiples(
     lines = []
     for panel in grid:
         told = "; ".join(
-            f"{occasion}: {_described(names[0], a)}, {_described(names[1], b)}" for occasion, a, b in panel.points
+            f"{point[0]}: "
+            + ", ".join(
+                _described(name, value) if given else f"{name} not sent yet"
+                for name, value, given in zip(names, point[1:3], _sent(point), strict=True)
+            )
+            for point in panel.points
         )
         lines.append(f"{panel.label} (from {_value(panel.low, tick=True)} to {_value(panel.high, tick=True)}): {told}.")
     return _svg(ident, height, title, " ".join(lines), parts, lay)
@@ -370,6 +377,10 @@ def _value(value: float, *, tick: bool = False) -> str:
     if tick:
         return f"{value:g}"
     return fmt(value)
+
+
+def _sent(point: tuple) -> tuple[bool, bool]:
+    return point[3] if len(point) > 3 else (True, True)
 
 
 def _described(name: str, value: float | None) -> str:

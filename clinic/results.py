@@ -37,7 +37,7 @@ from instruments import (
     score_gap_change,
 )
 from instruments.change import NOT_ENOUGH_ANSWERS
-from instruments.numbers import fmt
+from instruments.numbers import fmt, shown
 
 log = logging.getLogger(__name__)
 
@@ -185,10 +185,13 @@ class OverTime:
 
     @property
     def clear_step(self) -> str:
-        """The raw change that counts as clear without psychometrics, as written (one per instrument
-        when its areas share a range; else the steps of each range, joined)."""
-        steps = dict.fromkeys(fmt(t.clear_step) for t in self.trends if not t.judged)
-        return " or ".join(steps)
+        """The raw change that counts as clear without psychometrics, in words: "0.40" when the
+        areas share a range, else a tenth of each one's range, area by area."""
+        unjudged = [t for t in self.trends if not t.judged]
+        steps = dict.fromkeys(fmt(t.clear_step) for t in unjudged)
+        if len(steps) <= 1:
+            return next(iter(steps), "")
+        return "a tenth of its range (" + ", ".join(f"{t.label} {fmt(t.clear_step)}" for t in unjudged) + ")"
 
 
 @dataclass
@@ -286,7 +289,10 @@ def _trends_svg(trends: list[Trend], names: tuple[str, str], compact: bool) -> s
         charts.Panel(
             trend.label,
             *trend.instrument.possible(trend.measure_id),
-            [(p.occasion, p.values[1], p.values[2]) for p in trend.points],
+            [
+                (p.occasion, p.values[1], p.values[2], (p.scores[1] is not None, p.scores[2] is not None))
+                for p in trend.points
+            ],
         )
         for trend in trends
     ]
@@ -544,8 +550,9 @@ def _verdict(reliable, delta: float, step: float, direction: str) -> str:
     """`direction` when the change is clear (reliable, or without psychometrics at least `step`)."""
     if isinstance(reliable, (ReliableChange, GapChange)):
         return direction if reliable.reliable else NO_CLEAR_CHANGE
-    # A raw change that is written as exactly the step counts (float noise aside).
-    return direction if abs(delta) >= step - 1e-9 else NO_CLEAR_CHANGE
+    # Judged on the change as it is written (half-up, two decimals), so a change shown as 0.40
+    # is clear when the step is 0.40, whatever its unrounded tail.
+    return direction if abs(shown(delta)) >= shown(step) else NO_CLEAR_CHANGE
 
 
 def _side_by_side(row: InstrumentResults, measure_id: str):

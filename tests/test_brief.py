@@ -508,8 +508,8 @@ def test_the_couple_view_opens_with_the_brief_and_the_pdf_and_notes_come_before_
     page = text_of(html)
     order = [
         page.index("Session brief"),
+        page.index("Safety"),  # is anyone unsafe comes first (PRODUCT.md)
         page.index("Where things stand"),
-        page.index("Safety"),
         page.index("For this session"),
         page.index("Strengths to build on"),
         page.index("Questions to open with"),

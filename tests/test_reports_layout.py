@@ -465,7 +465,7 @@ def test_no_flag_gives_one_calm_line_and_no_alarm(db, app, make_practice, make_c
     ctx = context_for(couple, "clinician")
     text = text_of(pdf.render_pdf(ctx))
     first = pages_of(pdf.render_pdf(ctx))[0]
-    assert shows(first, "Safety ✓ No safety flags in this assessment. For this session")
+    assert shows(first, "Safety ✓ No safety flags in this assessment. Where things stand")
     for alarm in ("to review", "For the clinician only", "not yet reviewed", "Urgent"):
         assert flat(alarm) not in text, alarm
     assert 'class="safety"' not in rendered_html(ctx)

@@ -316,9 +316,12 @@ def test_page_one_opens_with_practice_couple_occasion_and_who_sent_when(main):
     assert first.startswith(
         flat(
             "Riverside Couples Practice · Dr Alex Morgan, LMFT Session brief: R & S "
-            "A Robin and B Sasha · Week 6 (6 Mar 2026) · Generated 10 Mar 2026, 11:30 EDT "
-            "Where things stand Robin sent it 8 Mar 2026, 10:00 EDT; Sasha sent it 7 Mar 2026, 18:45 EST. Safety"
+            "A Robin and B Sasha · Week 6 (6 Mar 2026) · Generated 10 Mar 2026, 11:30 EDT Safety"
         )
+    )
+    # Is anyone unsafe comes first (PRODUCT.md), then where things stand.
+    assert shows(
+        first, "Where things stand Robin sent it 8 Mar 2026, 10:00 EDT; Sasha sent it 7 Mar 2026, 18:45 EST. For this"
     )
     # Both sent the latest assessment: nobody is waited for.
     assert flat("Waiting for") not in main["clinician_text"]
@@ -349,10 +352,10 @@ def test_check_ins_not_a_diagnosis_notice(main):
     assert shows(main["summary_text"], "It is a starting point for talking together, not a diagnosis")
 
 
-def test_safety_follows_where_things_stand_with_the_reviewed_flag(main):
+def test_safety_comes_first_with_the_reviewed_flag(main):
     first = main["clinician_pages"][0]
-    assert first.index(flat("Where things stand")) < first.index(flat("Safety")) < first.index(flat("For this session"))
-    panel = between(first, "Safety", "For this session")
+    assert first.index(flat("Safety")) < first.index(flat("Where things stand")) < first.index(flat("For this session"))
+    panel = between(first, "Safety", "Where things stand")
     # Robin's flag (self-harm, "Once or twice") was reviewed: a calm line, then the review, its time and note.
     assert shows(
         panel,
@@ -375,11 +378,12 @@ def test_an_unreviewed_flag_says_so_while_the_other_partner_is_waited_for(
     # The practice keeps UTC; Robin has not opened the link.
     assert shows(
         page,
-        f"Where things stand Robin has not sent it; Sasha sent it {sent:%-d %b %Y, %H:%M} UTC. "
-        f"Waiting for A Robin since {assessment.created_at:%-d %b %Y}: has not opened the link yet. "
         "Safety 1 safety flag to review. For the clinician only: raise it with each partner on their own, "
         "never in a joint session. B Sasha · Intake · Review “I have felt afraid of my partner.” "
-        "Answer: Sometimes · not yet reviewed For this session Nothing stands out in the answers sent so far.",
+        "Answer: Sometimes · not yet reviewed "
+        f"Where things stand Robin has not sent it; Sasha sent it {sent:%-d %b %Y, %H:%M} UTC. "
+        f"Waiting for A Robin since {assessment.created_at:%-d %b %Y}: has not opened the link yet. "
+        "For this session Nothing stands out in the answers sent so far.",
     )
 
 
@@ -606,8 +610,9 @@ def test_tiny_report_shows_reliable_change_where_there_are_psychometrics(
     assert shows(
         part,
         "Tiny test instrument: Intake → Week 4 Judged with reliable change (Jacobson & Truax, 95%) for "
-        "Feeling heard, Overall; elsewhere “better” and “worse” mean a raw change of at least 0.40 or 0.90, "
-        "not judged reliable.",
+        "Feeling heard, Overall; elsewhere there is no SD and reliability, so change there cannot yet be judged "
+        "reliable: “better” and “worse” mean a raw change of at least a tenth of its range (Warmth 0.40, "
+        "Pursuing 0.90).",
     )
     # Heard: A +0.00 (RCI 0.00); B +1.00 (RCI 2.61): better; gap 1.00 -> 0.00 (RCI -1.84): no clear change.
     assert shows(part, "Feeling heard 4.33 → 4.33 no clear change 3.33 → 4.33 better 1.00 → 0.00 no clear change")
@@ -711,8 +716,8 @@ def test_a_couple_without_answers_gets_a_report_that_says_so(db, make_practice, 
     (page,) = pages_of(pdf.render_pdf(context_for(couple, "clinician", appendix=True)))
     assert shows(
         page,
-        "A Robin and B Sasha · Generated 10 Mar 2026, 15:30 UTC Where things stand No questionnaires sent yet. "
-        "Safety ✓ No safety flags. Your preparation notes No notes saved for this couple.",
+        "A Robin and B Sasha · Generated 10 Mar 2026, 15:30 UTC Safety ✓ No safety flags. "
+        "Where things stand No questionnaires sent yet. Your preparation notes No notes saved for this couple.",
     )
     for part in ("For this session", "Scores at a glance", "Appendix"):
         assert flat(part) not in page, part
@@ -721,8 +726,8 @@ def test_a_couple_without_answers_gets_a_report_that_says_so(db, make_practice, 
     since = f"{assessment.created_at:%-d %b %Y}"
     assert shows(
         page,
-        f"Where things stand Waiting for A Robin since {since} (Intake): has not opened the link yet. "
-        f"Waiting for B Sasha since {since} (Intake): has not opened the link yet. Safety ✓ No safety flags.",
+        f"Safety ✓ No safety flags. Where things stand Waiting for A Robin since {since} (Intake): has not "
+        f"opened the link yet. Waiting for B Sasha since {since} (Intake): has not opened the link yet.",
     )
     summary = text_of(pdf.render_pdf(context_for(couple, "summary")))
     assert shows(

@@ -195,14 +195,6 @@ def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: dat
     """The session brief (clinic.brief), as the couple view shows it."""
     brief = build_brief(results, shown, now)
     standing, safety = brief.standing, brief.safety
-    flags_here = shown is not None and any(e.assessment.id == shown.id for e in results.safety)
-    calm = None
-    if not safety.unreviewed:
-        calm = (
-            "Every safety flag has been reviewed."
-            if safety.reviewed
-            else ("No safety flags in this assessment." if shown and not flags_here else "No safety flags.")
-        )
     return {
         "sent": [_partner(results, pos) | {"sent": _date_time(standing.sent.get(pos), zone)} for pos in POSITIONS],
         "waiting": [
@@ -216,7 +208,7 @@ def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: dat
         "safety": {
             "unreviewed": [_flag(entry, zone) for entry in safety.unreviewed],
             "reviewed": [_flag(entry, zone) for entry in safety.reviewed],
-            "calm": calm,
+            "calm": safety.calm,
             "not_screened": [_clip(results.partners[pos].display_name, "name") for pos in safety.not_screened],
         },
         "points": [
@@ -396,8 +388,9 @@ def _over_time(results: CoupleResults, group: OverTime) -> dict:
         )
     else:
         basis = (
-            f"Judged with reliable change (Jacobson & Truax, 95%) for {', '.join(group.judged)}; elsewhere "
-            f"“better” and “worse” mean a raw change of at least {group.clear_step}, not judged reliable."
+            f"Judged with reliable change (Jacobson & Truax, 95%) for {', '.join(group.judged)}; elsewhere there is "
+            "no SD and reliability, so change there cannot yet be judged reliable: “better” and “worse” mean a raw "
+            f"change of at least {group.clear_step}."
         )
     return {
         "instrument": group.instrument.title,
