@@ -59,6 +59,7 @@ from clinic.results import (
     InstrumentResults,
     SafetyEntry,
     Trend,
+    firmness,
     measure_score,
 )
 from clinic.wording import NOT_SENT, higher_by, in_words
@@ -672,31 +673,17 @@ def _safety(results: CoupleResults, shown) -> Safety:
 
 def _by_firmness(row: InstrumentResults, items: list[ItemComparison]) -> list[ItemComparison]:
     """Items whose two answers sit furthest from the scale's middle first (file order among equals)."""
-    instrument = row.instrument
-
-    def firmness(item: ItemComparison) -> float:
-        scale = instrument.scale_of(instrument.item(item.item_id))
-        return (abs(item.a - scale.midpoint) + abs(item.b - scale.midpoint)) / (scale.high - scale.low)
-
-    return sorted(items, key=lambda i: -firmness(i))
+    return sorted(items, key=lambda i: -firmness(row.instrument, i))
 
 
 def _strengths(rows: list[InstrumentResults]) -> list[Said]:
-    """Positively worded statements both partners see positively, firmest first."""
+    """Positively worded statements both partners see positively, firmest first (across questionnaires,
+    on each one's own scale), then in questionnaire and file order."""
     found = []
     for order, row in enumerate(rows):
-        if row.comparison is None:
-            continue
-        items = [
-            i
-            for i in row.comparison.items
-            if i.category == "shared_strength" and row.instrument.worded_healthy(i.item_id)
-        ]
-        instrument = row.instrument
-        for rank, item in enumerate(_by_firmness(row, items)):
-            scale = instrument.scale_of(instrument.item(item.item_id))
-            firm = (abs(item.a - scale.midpoint) + abs(item.b - scale.midpoint)) / (scale.high - scale.low)
-            found.append((-firm, order, rank, _said(row, item)))
+        for rank, item in enumerate(row.comparison.items if row.comparison else ()):
+            if item.category == "shared_strength" and row.instrument.worded_healthy(item.item_id):
+                found.append((-firmness(row.instrument, item), order, rank, _said(row, item)))
     found.sort(key=lambda f: f[:3])
     return [said for *_, said in found]
 

@@ -1,9 +1,10 @@
 """The dashboard's rows: a page of couples, each with its status, its safety flags and the next step.
 
-A page costs three statements whatever the practice's size: the page's couple ids come
+A page costs two statements whatever the practice's size: the page's couple ids come
 from an index (scoped, filtered, newest activity first), then those couples' columns
-with both partners' names, then the open links of those couples' latest assessments
-(for "Waiting for Wren since 3 Dec"). Rows are plain values, never ORM objects.
+with both partners' names and, for each partner who has not sent the couple's latest
+assessment, when their link was made (for "Waiting for Wren since 3 Dec"), each found
+through an index. Rows are plain values, never ORM objects.
 """
 
 from __future__ import annotations
@@ -19,18 +20,10 @@ from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitatio
 
 PAGE_SIZE = 50
 ATTENTION = "attention"  # the "Needs attention" filter
+# Statuses in which a partner has not sent the couple's latest assessment.
+WAITED_FOR = (CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS, CoupleStatus.EXPIRED)
 # A link that runs out within this long needs attention.
 RUNS_OUT_SOON = timedelta(hours=48)
-
-
-@dataclass(slots=True)
-class Waiting:
-    """A partner who has not sent the couple's latest assessment."""
-
-    position: int
-    since: datetime  # when their link was made
-    started: bool
-    open: bool  # the link still works
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +57,7 @@ class Row:
     unreviewed_flags: int
     therapist: str
     names: dict[int, str]  # by position
-    waiting: list[Waiting]
+    waiting: dict[int, datetime]  # partners who have not sent the latest assessment: when their link was made
 
     current_status = Couple.current_status  # the model's own rule, on these columns
 
@@ -80,22 +73,20 @@ class Row:
         if status == CoupleStatus.NOTHING_SENT:
             return Step("Send the intake questionnaires")
         if status in (CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS):
-            waiting = [w for w in self.waiting if w.open] or self.waiting
-            if waiting:
-                return Step(f"Waiting for {self._who(waiting)}", since=min(w.since for w in waiting))
+            if self.waiting:
+                return Step(f"Waiting for {self._who()}", since=min(self.waiting.values()))
             return Step("Waiting")
         if status == CoupleStatus.EXPIRED:
             if self.waiting:
-                return Step(f"Links ran out: make a new link for {self._who(self.waiting)}")
+                return Step(f"Links ran out: make a new link for {self._who()}")
             return Step("Links ran out")
         if self.unreviewed_flags:
             flags = "flag" if self.unreviewed_flags == 1 else "flags"
             return Step(f"Review the safety {flags} before the session")
         return Step("Ready: read the session brief")
 
-    def _who(self, waiting: list[Waiting]) -> str:
-        names = [self.names.get(w.position, f"Partner {'A' if w.position == 1 else 'B'}") for w in waiting]
-        return " and ".join(names) if len(names) <= 2 else ", ".join(names)
+    def _who(self) -> str:
+        return " and ".join(self.names.get(pos, f"Partner {'AB'[pos - 1]}") for pos in sorted(self.waiting))
 
 
 def _partner_name(position: int) -> sa.ScalarSelect:
@@ -104,6 +95,25 @@ def _partner_name(position: int) -> sa.ScalarSelect:
         .where(Partner.couple_id == Couple.id, Partner.position == position)
         .scalar_subquery()
     )
+
+
+def _waiting_since(position: int) -> sa.ColumnElement:
+    """When the partner at `position` was sent the couple's latest assessment, if they have not sent
+    it; looked up only for a couple whose status says someone has not (most rows are complete)."""
+    # Correlated to the partner's row of the enclosing statement (its couple's latest assessment).
+    latest = sa.select(sa.func.max(Assessment.id)).where(Assessment.couple_id == Partner.couple_id).scalar_subquery()
+    since = (
+        sa.select(Invitation.created_at)
+        .join(Partner, Partner.id == Invitation.partner_id)
+        .where(
+            Partner.couple_id == Couple.id,
+            Partner.position == position,
+            Invitation.assessment_id == latest,
+            Invitation.submitted_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    return sa.case((Couple.status.in_(WAITED_FOR), since), else_=sa.null())
 
 
 def _open_link(now: datetime) -> sa.ColumnElement[bool]:
@@ -160,54 +170,25 @@ def page_of(scoped: sa.Select, page: int, now: datetime) -> tuple[list[Row], boo
         .limit(PAGE_SIZE + 1)  # one more tells whether a next page exists, without counting
     )
     stmt = (
-        sa.select(*Row.COLUMNS, Clinician.name, _partner_name(1), _partner_name(2))
+        sa.select(
+            *Row.COLUMNS,
+            Clinician.name,
+            _partner_name(1),
+            _partner_name(2),
+            _waiting_since(1),
+            _waiting_since(2),
+        )
         .join(Couple.clinician)
         .where(Couple.id.in_(page_ids.scalar_subquery()))
         .order_by(*newest_first)
     )
     rows = [
         Row(
-            *found[:-3],
-            therapist=found[-3],
-            names={pos: name for pos, name in ((1, found[-2]), (2, found[-1])) if name},
-            waiting=[],
+            *found[:-5],
+            therapist=found[-5],
+            names={pos: name for pos, name in ((1, found[-4]), (2, found[-3])) if name},
+            waiting={pos: since for pos, since in ((1, found[-2]), (2, found[-1])) if since},
         )
         for found in db.session.execute(stmt)
     ]
-    shown, has_next = rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-    _add_waiting(shown, now)
-    return shown, has_next
-
-
-def _add_waiting(rows: list[Row], now: datetime) -> None:
-    """Who has not sent each couple's latest assessment (one statement for the page)."""
-    by_id = {row.id: row for row in rows}
-    if not by_id:
-        return
-    latest = (
-        sa.select(sa.func.max(Assessment.id))
-        .where(Assessment.couple_id == Partner.couple_id)
-        .correlate(Partner)
-        .scalar_subquery()
-    )
-    found = db.session.execute(
-        sa.select(
-            Partner.couple_id,
-            Partner.position,
-            Invitation.created_at,
-            Invitation.started_at,
-            Invitation.revoked_at,
-            Invitation.expires_at,
-        )
-        .join(Partner, Partner.id == Invitation.partner_id)
-        .where(
-            Partner.couple_id.in_(list(by_id)),
-            Invitation.assessment_id == latest,
-            Invitation.submitted_at.is_(None),
-        )
-        .order_by(Partner.couple_id, Partner.position)
-    )
-    for couple_id, position, created_at, started_at, revoked_at, expires_at in found:
-        by_id[couple_id].waiting.append(
-            Waiting(position, created_at, started_at is not None, revoked_at is None and expires_at > now)
-        )
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE

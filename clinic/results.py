@@ -342,25 +342,26 @@ def load_couple_results(couple: Couple) -> CoupleResults:
     return results
 
 
+def firmness(instrument: Instrument, item: ItemComparison) -> float:
+    """How far both answers sit from the scale's midpoint, as a share of the scale's range:
+    "both strongly agree" is a firmer shared strength (or concern) than "both agree". Reverse
+    keying mirrors an answer around the midpoint, so raw answers measure it as well."""
+    scale = instrument.scale_of(instrument.item(item.item_id))
+    return (abs(item.a - scale.midpoint) + abs(item.b - scale.midpoint)) / (scale.high - scale.low)
+
+
 def _talk(instrument: Instrument, comparison: Comparison) -> ItemsToTalkAbout:
     """The items worth a conversation, the most telling first (file order among equals)."""
     items = comparison.items
 
-    def firmness(item: ItemComparison) -> float:
-        # How far both answers sit from the scale's midpoint: "both strongly agree"
-        # is a firmer shared strength (or concern) than "both agree". Reverse keying
-        # mirrors an answer around the midpoint, so raw answers measure it as well.
-        midpoint = instrument.scale_of(instrument.item(item.item_id)).midpoint
-        return abs(item.a - midpoint) + abs(item.b - midpoint)
-
     def firmest(category: str) -> list[ItemComparison]:
-        return sorted((i for i in items if i.category == category), key=lambda i: -firmness(i))[:TALK_LIMIT]
+        return sorted((i for i in items if i.category == category), key=lambda i: -firmness(instrument, i))
 
     return ItemsToTalkAbout(
         gaps=sorted((i for i in items if i.worth_discussing), key=lambda i: -i.gap)[:TALK_LIMIT],
-        shared_concerns=firmest("shared_concern"),
+        shared_concerns=firmest("shared_concern")[:TALK_LIMIT],
         # Only statements whose own wording states the strength (never "We can go days without a warm touch").
-        shared_strengths=[i for i in firmest("shared_strength") if instrument.worded_healthy(i.item_id)],
+        shared_strengths=[i for i in firmest("shared_strength") if instrument.worded_healthy(i.item_id)][:TALK_LIMIT],
         splits=[i for i in items if i.category == "split"],
     )
 
