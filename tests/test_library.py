@@ -66,7 +66,7 @@ def test_every_instrument_page_shows_everything(key, client, make_practice):
     # Every item, HTML-escaped, in file order.
     positions = [table.index(f'<th scope="row">{escape(item.text)}</th>') for item in inst.items]
     assert positions == sorted(positions)
-    assert table.count('<tr>') == len(inst.items) + 1  # plus the header row
+    assert table.count("<tr>") == len(inst.items) + 1  # plus the header row
     for scale in inst.scales.values():
         for option in scale.values:
             assert f"<td>{escape(option.label)}</td>" in page
