@@ -67,3 +67,46 @@ def test_suite_runs_on_the_database_it_was_asked_for(app):
         assert db.engine.dialect.name == (
             "postgresql" if TEST_DB_URL and TEST_DB_URL.startswith("postgresql") else "sqlite"
         )
+
+
+def test_the_session_brief_migration_counts_each_couples_unreviewed_flags(empty_database_url):
+    """a4cc8384e981 adds the dashboard's count of unreviewed safety flags and fills it from the
+    score rows kept at submission, less the flags already reviewed."""
+    from clinic.models import Assessment, Couple, Invitation, SafetyReview, Score
+
+    app = create_app(type("MigrationConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    with app.app_context():
+        upgrade()
+        assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+        counts = dict(db.session.execute(sa.select(Couple.label, Couple.unreviewed_flags)).all())
+        assert counts["N & T"] == 1 and sum(counts.values()) == 1  # Tomás's "afraid", from submission
+        db.session.remove()
+
+        kept = {table: db.session.scalar(sa.text(f"SELECT count(*) FROM {table}")) for table in ("answer", "score")}
+        downgrade(revision="a7e3c9d41f20")  # before the count existed
+        upgrade()
+        assert dict(db.session.execute(sa.select(Couple.label, Couple.unreviewed_flags)).all()) == counts
+        # Down and up again loses nothing (a "move and copy" of a table on SQLite would cascade).
+        assert {table: db.session.scalar(sa.text(f"SELECT count(*) FROM {table}")) for table in kept} == kept
+        assert kept["answer"] > 0
+
+        # A flag reviewed before the upgrade is not counted.
+        flagged = db.session.scalar(sa.select(Couple).where(Couple.label == "N & T"))
+        (invitation,) = [
+            score.invitation_id
+            for score in db.session.scalars(
+                sa.select(Score)
+                .join(Invitation, Invitation.id == Score.invitation_id)
+                .join(Assessment, Assessment.id == Invitation.assessment_id)
+                .where(Assessment.couple_id == flagged.id, Score.instrument_id == "safety")
+            )
+            if score.result["flags"]
+        ]
+        db.session.add(SafetyReview(invitation_id=invitation, instrument_id="safety", item_id="afraid", note=""))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="a7e3c9d41f20")
+        upgrade()
+        assert db.session.scalar(sa.select(Couple.unreviewed_flags).where(Couple.label == "N & T")) == 0
+        db.session.remove()
+        db.engine.dispose()

@@ -19,16 +19,12 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('couple', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('unreviewed_flags', sa.Integer(), server_default='0', nullable=False))
-
-    with op.batch_alter_table('invitation', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('shares_agreement', sa.Boolean(), server_default=sa.false(), nullable=False))
-
-    with op.batch_alter_table('report', schema=None) as batch_op:
-        # Encrypted by the app (clinic.crypto.EncryptedText), stored as text like prep_notes.
-        batch_op.add_column(sa.Column('note', sa.Text(), server_default=sa.text("''"), nullable=False))
-
+    # Plain ADD COLUMN, never a batch "move and copy": on SQLite that drops the old table,
+    # and its ON DELETE CASCADE foreign keys take every answer and score with it.
+    op.add_column('couple', sa.Column('unreviewed_flags', sa.Integer(), server_default='0', nullable=False))
+    op.add_column('invitation', sa.Column('shares_agreement', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Encrypted by the app (clinic.crypto.EncryptedText), stored as text like prep_notes.
+    op.add_column('report', sa.Column('note', sa.Text(), server_default=sa.text("''"), nullable=False))
     _count_unreviewed_flags()
 
 
@@ -58,11 +54,8 @@ def _count_unreviewed_flags():
 
 
 def downgrade():
-    with op.batch_alter_table('report', schema=None) as batch_op:
-        batch_op.drop_column('note')
-
-    with op.batch_alter_table('invitation', schema=None) as batch_op:
-        batch_op.drop_column('shares_agreement')
-
-    with op.batch_alter_table('couple', schema=None) as batch_op:
-        batch_op.drop_column('unreviewed_flags')
+    # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch "move and copy" of these tables
+    # on SQLite would drop the old table first, and its ON DELETE CASCADE foreign keys would
+    # take every answer, score and partner with it.
+    for table, column in (("report", "note"), ("invitation", "shares_agreement"), ("couple", "unreviewed_flags")):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
