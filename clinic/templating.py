@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, g
 from flask_login import current_user
 
-from clinic.wording import agreement_words, higher_by
+from clinic.wording import WAITING_WORDS, agreement_words, higher_by
 from instruments.numbers import fmt
 
 
@@ -65,3 +65,4 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(signed, "signed")
     app.add_template_global(higher_by, "higher_by")
     app.add_template_filter(agreement_words, "agreement")
+    app.add_template_global(WAITING_WORDS, "WAITING_WORDS")

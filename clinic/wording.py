@@ -7,6 +7,14 @@ from instruments.numbers import fmt
 
 NOT_SENT = "not sent yet"
 NOT_ENOUGH = "not enough answers"
+# Where a partner who has not sent an assessment stands (an invitation's state), in words.
+WAITING_WORDS = {
+    "not_opened": "has not opened the link yet",
+    "opened": "opened the link, nothing saved yet",
+    "in_progress": "started, not sent yet",
+    "expired": "the link ran out",
+    "revoked": "the link was revoked",
+}
 
 
 def in_words(found: ScoreResult | None, *, sent: bool = True) -> str:

@@ -35,7 +35,7 @@ from clinic.results import (
 )
 from clinic.services.couples import PREP_NOTES_LIMIT
 from clinic.templating import localtime_in
-from clinic.wording import NOT_ENOUGH, agreement_words, higher_by
+from clinic.wording import NOT_ENOUGH, WAITING_WORDS, agreement_words, higher_by
 from instruments import Result, theme_label
 from instruments.numbers import fmt
 from instruments.scoring import key as keyed_value
@@ -180,15 +180,6 @@ def _partner(results: CoupleResults, pos: int) -> dict:
         "key": _letter(pos).lower(),
         "name": _clip(results.partners[pos].display_name, "name"),
     }
-
-
-WAITING_WORDS = {
-    "not_opened": "has not opened the link yet",
-    "opened": "opened the link, nothing saved yet",
-    "in_progress": "started, not sent yet",
-    "expired": "the link ran out",
-    "revoked": "the link was revoked",
-}
 
 
 def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: datetime) -> dict:
