@@ -216,6 +216,35 @@ def _anchor(instrument: Instrument, measure_id: str) -> str:
     return f"m-{instrument.id}-{measure_id}"
 
 
+def _area_point(
+    rule: str,
+    row: InstrumentResults,
+    measure: Measure,
+    *,
+    title: str,
+    answers: dict[int, str],
+    note: str = "",
+    items=(),
+    about: str | None = None,
+) -> Point:
+    """A talking point about one subscale: it is about the area, links to its row and asks its question."""
+    return Point(
+        rule=rule,
+        title=title,
+        about=measure.description if about is None else about,
+        answers=answers,
+        note=note,
+        items=tuple(_said(row, i) for i in items),
+        anchor=_anchor(row.instrument, measure.id),
+        areas=((row.instrument, measure),),
+    )
+
+
+def _ranked(found: list[tuple[float, Point]]) -> list[Point]:
+    """The points by rank, lowest first (file order among equals: the sort is stable)."""
+    return [point for _, point in sorted(found, key=lambda pair: pair[0])]
+
+
 def _said(row: InstrumentResults, item: ItemComparison) -> Said:
     return Said(item.text, row.instrument.measure(item.subscale).label, {1: item.a_label, 2: item.b_label})
 
@@ -360,15 +389,14 @@ def _shared_concerns(rows: list[InstrumentResults]) -> list[Point]:
         scores = {pos: measure_score(row.results[pos], measure.id) for pos in (1, 2)}
         items = _items_of(row, measure.id, lambda i: i.category == "shared_concern")
         points.append(
-            Point(
-                rule="shared_concern",
+            _area_point(
+                "shared_concern",
+                row,
+                measure,
                 title=f"A shared concern: {measure.label}",
-                about=measure.description,
                 answers={pos: in_words(s) for pos, s in scores.items()},
                 note="Both partners' scores sit in a concern band.",
-                items=tuple(_said(row, i) for i in _by_firmness(row, items)[:ITEMS_PER_POINT]),
-                anchor=_anchor(row.instrument, measure.id),
-                areas=((row.instrument, measure),),
+                items=_by_firmness(row, items)[:ITEMS_PER_POINT],
             )
         )
     return points
@@ -393,22 +421,17 @@ def _gaps(rows: list[InstrumentResults], names: dict[int, str]) -> list[Point]:
             items = sorted(_items_of(row, measure.id, lambda i: i.worth_discussing), key=lambda i: -i.gap)[
                 :ITEMS_PER_POINT
             ]
-            found.append(
-                (
-                    -share,
-                    Point(
-                        rule="gap",
-                        title=f"Seen differently: {measure.label}",
-                        about=measure.description,
-                        answers={1: in_words(cmp.a), 2: in_words(cmp.b)},
-                        note=f"{higher_by(cmp.difference, names)}.",
-                        items=tuple(_said(row, i) for i in items),
-                        anchor=_anchor(row.instrument, measure.id),
-                        areas=((row.instrument, measure),),
-                    ),
-                )
+            point = _area_point(
+                "gap",
+                row,
+                measure,
+                title=f"Seen differently: {measure.label}",
+                answers={1: in_words(cmp.a), 2: in_words(cmp.b)},
+                note=f"{higher_by(cmp.difference, names)}.",
+                items=items,
             )
-    return [point for _, point in sorted(found, key=lambda pair: pair[0])]
+            found.append((-share, point))
+    return _ranked(found)
 
 
 def _stressors(results: CoupleResults, names: dict[int, str]) -> list[Point]:
@@ -464,22 +487,16 @@ def _one_partner(
                 continue
             if _in_concern(score) != in_concern:
                 continue
-            found.append(
-                (
-                    -_depth(row.instrument, measure, score),
-                    Point(
-                        rule="one_partner",
-                        title=f"{names[pos]}: {measure.label}",
-                        about=measure.description,
-                        answers={pos: in_words(score), 3 - pos: NOT_SENT},
-                        note=f"Only {names[pos]} has sent this assessment: the comparison waits for {names[3 - pos]}.",
-                        items=(),
-                        anchor=_anchor(row.instrument, measure.id),
-                        areas=((row.instrument, measure),),
-                    ),
-                )
+            point = _area_point(
+                "one_partner",
+                row,
+                measure,
+                title=f"{names[pos]}: {measure.label}",
+                answers={pos: in_words(score), 3 - pos: NOT_SENT},
+                note=f"Only {names[pos]} has sent this assessment: the comparison waits for {names[3 - pos]}.",
             )
-    return [point for _, point in sorted(found, key=lambda pair: pair[0])]
+            found.append((-_depth(row.instrument, measure, score), point))
+    return _ranked(found)
 
 
 def _splits(rows: list[InstrumentResults], named: set[tuple[str, str]]) -> list[Point]:
@@ -499,15 +516,13 @@ def _splits(rows: list[InstrumentResults], named: set[tuple[str, str]]) -> list[
         areas.add((row.instrument.id, item.subscale))
         measure = row.instrument.measure(item.subscale)
         out.append(
-            Point(
-                rule="split",
+            _area_point(
+                "split",
+                row,
+                measure,
                 title=f"On opposite sides: {measure.label}",
                 about=f"One of them agrees with this statement and the other does not: “{item.text}”",
                 answers={1: item.a_label, 2: item.b_label},
-                note="",
-                items=(),
-                anchor=_anchor(row.instrument, measure.id),
-                areas=((row.instrument, measure),),
             )
         )
     return out
@@ -526,23 +541,17 @@ def _going_well(rows: list[InstrumentResults]) -> list[Point]:
             scores = {pos: measure_score(row.results[pos], measure.id) for pos in (1, 2)}
             if not all(s and s.valid and s.band == best for s in scores.values()):
                 continue
-            height = -sum(_depth(row.instrument, measure, s) for s in scores.values())
-            found.append(
-                (
-                    -height,
-                    Point(
-                        rule="going_well",
-                        title=f"Going well: {measure.label}",
-                        about=measure.description,
-                        answers={pos: in_words(s) for pos, s in scores.items()},
-                        note="Both partners' scores sit in the healthiest band: what helps here may help elsewhere.",
-                        items=(),
-                        anchor=_anchor(row.instrument, measure.id),
-                        areas=((row.instrument, measure),),
-                    ),
-                )
+            point = _area_point(
+                "going_well",
+                row,
+                measure,
+                title=f"Going well: {measure.label}",
+                answers={pos: in_words(s) for pos, s in scores.items()},
+                note="Both partners' scores sit in the healthiest band: what helps here may help elsewhere.",
             )
-    return [point for _, point in sorted(found, key=lambda pair: pair[0])]
+            # Highest first: the furthest both sit from concern.
+            found.append((sum(_depth(row.instrument, measure, s) for s in scores.values()), point))
+    return _ranked(found)
 
 
 def _change(results: CoupleResults, shown, names: dict[int, str]) -> list[Point]:
