@@ -4,8 +4,6 @@ The demo couples are checked whole; hand-built couples exercise each rule on its
 are built with the demo's level_answers (every subscale's keyed mean exactly at the level given).
 """
 
-from datetime import timedelta
-
 import pytest
 import sqlalchemy as sa
 
@@ -14,11 +12,11 @@ from clinic.brief import build_brief
 from clinic.cli import DEMO_EMAIL, DEMO_PASSWORD
 from clinic.db_types import utcnow
 from clinic.demo import level_answers
-from clinic.models import Assessment, Couple
+from clinic.models import Couple
 from clinic.results import load_couple_results
 from tests.conftest import login
 from tests.test_couple_view import text_of
-from tests.tiny_catalog import HEARD_HIGH, HEARD_LOW, tiny  # noqa: F401 -- the tiny fixture, used by name
+from tests.tiny_catalog import tiny, tiny_over_time  # noqa: F401 -- the tiny fixture, used by name
 
 # --- the demo couples ---------------------------------------------------------------------------
 
@@ -403,16 +401,7 @@ def test_a_reliable_change_is_judged_and_said_so(couple, db, make_assessment, an
     # +1.00, RCI 2.61 > 1.96: reliably better; Robin 4.33 -> 4.33, RCI 0; the gap 1.00 -> 0.00,
     # RCI -1.84: not reliably closer. Warmth (no psychometrics) moves more in raw terms (Robin
     # 1.50 -> 4.00), but a reliable change comes first.
-    first, tokens = make_assessment(c, instruments=["tiny"], occasion="Intake")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 2, "warm_2": 5}})
-    answer_as(tokens[2], {"tiny": HEARD_LOW | {"warm_1": 1, "warm_2": 1}})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=28))
-    )
-    db.session.commit()
-    _, tokens = make_assessment(c, instruments=["tiny"], occasion="Week 4")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
-    answer_as(tokens[2], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
+    tiny_over_time(db, c, make_assessment, answer_as)
     change = next(p for p in brief_of(c).points if p.rule == "change")
     assert (change.title, change.answers, change.note) == (
         "Since Intake: Feeling heard",
@@ -428,16 +417,7 @@ def test_a_change_without_psychometrics_is_raw_and_said_honestly(couple, db, mak
     # Feeling heard (with psychometrics) moves only 3.33 -> 3.67 for Sasha: RCI 0.87, not reliable.
     # Warmth has no SD or reliability: Robin 1.50 -> 4.00 (+2.50, at least a tenth of 1-5), Sasha
     # 3.00 -> 4.00 (+1.00), the gap 1.50 -> 0.00: raw, and said to be raw.
-    first, tokens = make_assessment(c, instruments=["tiny"], occasion="Intake")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 2, "warm_2": 5}})
-    answer_as(tokens[2], {"tiny": HEARD_LOW | {"warm_1": 1, "warm_2": 1}})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=28))
-    )
-    db.session.commit()
-    _, tokens = make_assessment(c, instruments=["tiny"], occasion="Week 4")
-    answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
-    answer_as(tokens[2], {"tiny": {"heard_1": 3, "heard_2": 1, "heard_3": 3} | {"warm_1": 4, "warm_2": 2}})
+    tiny_over_time(db, c, make_assessment, answer_as, b_heard_later={"heard_1": 3, "heard_2": 1, "heard_3": 3})
     change = next(p for p in brief_of(c).points if p.rule == "change")
     assert (change.title, change.answers, change.note) == (
         "Since Intake: Warmth",

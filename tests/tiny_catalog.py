@@ -40,8 +40,9 @@ HEARD_LOW = {"heard_1": 2, "heard_2": 1, "heard_3": 3}  # (2 + 5 + 3) / 3 = 3.33
 # +1.00 / 0.22361 = RCI 4.47 each: improved; gap 0.00 -> 0.00, RCI 0.00.
 
 
-def tiny_over_time(db, couple, make_assessment, answer_as) -> None:
-    """The worked example above: an intake four weeks ago and a week-4 assessment, both sent."""
+def tiny_over_time(db, couple, make_assessment, answer_as, *, b_heard_later: dict | None = None) -> None:
+    """The worked example above: an intake four weeks ago and a week-4 assessment, both sent
+    (`b_heard_later`: B's week-4 "heard" answers, HEARD_HIGH unless given)."""
     first, tokens = make_assessment(couple, instruments=["tiny"], occasion="Intake")
     answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 2, "warm_2": 5}})
     answer_as(tokens[2], {"tiny": HEARD_LOW | {"warm_1": 1, "warm_2": 1}})
@@ -51,7 +52,7 @@ def tiny_over_time(db, couple, make_assessment, answer_as) -> None:
     db.session.commit()
     _, tokens = make_assessment(couple, instruments=["tiny"], occasion="Week 4")
     answer_as(tokens[1], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
-    answer_as(tokens[2], {"tiny": HEARD_HIGH | {"warm_1": 4, "warm_2": 2}})
+    answer_as(tokens[2], {"tiny": (b_heard_later or HEARD_HIGH) | {"warm_1": 4, "warm_2": 2}})
 
 
 @pytest.fixture
