@@ -24,6 +24,16 @@ def text_of(html: str) -> str:
     return re.sub(r"\s+", " ", text).replace(" ,", ",").replace(" :", ":").strip()
 
 
+def six_weeks_back(db, assessment) -> None:
+    """Move an assessment six weeks into the past, so the next one reads as a later occasion."""
+    db.session.execute(
+        sa.update(Assessment)
+        .where(Assessment.id == assessment.id)
+        .values(created_at=assessment.created_at - timedelta(days=42))
+    )
+    db.session.commit()
+
+
 def row(html: str, label: str) -> str:
     """The text of the first table row whose header is `label`."""
     for match in re.finditer(r"<tr[^>]*>(.*?)</tr>", html, re.S):
@@ -133,10 +143,7 @@ def test_change_over_time_on_a_check_in_without_psychometrics_is_raw_and_never_j
     first, tokens = make_assessment(couple, instruments=["connection"], occasion="Intake")
     answer_as(tokens[1], {"connection": AFFECTION_LOW})
     answer_as(tokens[2], {"connection": AFFECTION_HIGH})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=42))
-    )
-    db.session.commit()
+    six_weeks_back(db, first)
     _, tokens = make_assessment(couple, instruments=["connection"], occasion="Week 6")
     answer_as(tokens[1], {"connection": AFFECTION_HIGH})
     answer_as(tokens[2], {"connection": AFFECTION_HIGH})
@@ -465,10 +472,7 @@ def test_partial_page_over_time_never_says_not_enough_answers_for_a_partner_who_
     first, tokens = make_assessment(couple, instruments=["connection"], occasion="Intake")
     answer_as(tokens[1], {"connection": ALL_FOURS})
     answer_as(tokens[2], {"connection": ALL_FOURS})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=42))
-    )
-    db.session.commit()
+    six_weeks_back(db, first)
     _, tokens = make_assessment(couple, instruments=["connection"], occasion="Week 6")
     answer_as(tokens[1], {"connection": ALL_FOURS})  # Sasha has not sent week 6
     html = login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True)
@@ -529,10 +533,7 @@ def life_context_at_two_occasions(db, couple, make_assessment, answer_as):
     first, tokens = make_assessment(couple, instruments=["life_context"], occasion="Intake")
     answer_as(tokens[1], {"life_context": {"work": 3, "money": 3, "anything_else": "Old news."}})
     answer_as(tokens[2], {"life_context": {"work": 2, "money": 3, "anything_else": "My mother is ill."}})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=42))
-    )
-    db.session.commit()
+    six_weeks_back(db, first)
     second, tokens = make_assessment(couple, instruments=["life_context"], occasion="Week 6")
     answer_as(tokens[1], {"life_context": {"work": 1, "money": 2}})  # Sasha has not submitted week 6
     db.session.refresh(first)

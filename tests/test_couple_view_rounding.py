@@ -6,14 +6,10 @@ A difference, a change or a gap is worked out from the unrounded scores and then
 can differ by 0.01 from the difference of the two numbers shown.
 """
 
-from datetime import timedelta
-
 import pytest
-import sqlalchemy as sa
 
-from clinic.models import Assessment
 from tests.conftest import login
-from tests.test_couple_view import chart_descs, details, row, text_of, trend_part
+from tests.test_couple_view import chart_descs, details, row, six_weeks_back, text_of, trend_part
 
 
 @pytest.fixture
@@ -108,10 +104,7 @@ def test_change_over_time_is_worked_out_from_unrounded_scores(client, setup, mak
     first, tokens = make_assessment(couple, instruments=["connection"], occasion="Intake")
     answer_as(tokens[1], {"connection": ROBIN})
     answer_as(tokens[2], {"connection": SASHA})
-    db.session.execute(
-        sa.update(Assessment).where(Assessment.id == first.id).values(created_at=first.created_at - timedelta(days=42))
-    )
-    db.session.commit()
+    six_weeks_back(db, first)
     _, tokens = make_assessment(couple, instruments=["connection"], occasion="Week 6")
     answer_as(tokens[1], {"connection": SASHA})  # Robin now answers as Sasha did: 4.00 everywhere
     answer_as(tokens[2], {"connection": SASHA})
