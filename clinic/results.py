@@ -163,8 +163,7 @@ class Trend:
     @property
     def clear_step(self) -> float:
         """The raw change that counts as clear without psychometrics (RAW_CLEAR_SHARE of the range)."""
-        low, high = self.instrument.possible(self.measure.id)
-        return RAW_CLEAR_SHARE * (high - low)
+        return clear_step(self.instrument, self.measure.id)
 
 
 @dataclass(frozen=True)
@@ -498,12 +497,18 @@ def _trends(out: CoupleResults) -> list[Trend]:
                 )
                 for row in rows
             ]
-            step = RAW_CLEAR_SHARE * (latest.possible(measure.id)[1] - latest.possible(measure.id)[0])
+            step = clear_step(latest, measure.id)
             since_last = _change(measure, step, rows[-2], rows[-1], points[-2], points[-1])
             since_first = _change(measure, step, rows[0], rows[-1], points[0], points[-1])
             key = (measure.id, tuple(row.key for row in rows))
             trends.append(Trend(latest, measure, points, since_last, since_first, key))
     return trends
+
+
+def clear_step(instrument: Instrument, measure_id: str) -> float:
+    """The raw change of a measure that counts as clear without psychometrics: RAW_CLEAR_SHARE of its range."""
+    low, high = instrument.possible(measure_id)
+    return RAW_CLEAR_SHARE * (high - low)
 
 
 def _change(
