@@ -25,6 +25,9 @@ DEFAULT_CRISIS_TEXT = (
     "988 in the US, or contact a local crisis line. You can also tell your therapist at any time."
 )
 
+# Where a partner's "Leave this page" goes: an everyday site that says nothing about therapy.
+DEFAULT_LEAVE_URL = "https://www.bbc.com/weather"
+
 
 class Practice(TimestampMixin, db.Model):
     """A therapy practice: one owner and any number of clinicians."""
@@ -42,6 +45,8 @@ class Practice(TimestampMixin, db.Model):
     reminder_max: Mapped[int] = mapped_column(default=2, server_default="2")
     # Shown to clients on the safety check page; the practice words it for its region.
     crisis_text: Mapped[str] = mapped_column(sa.Text, default=DEFAULT_CRISIS_TEXT, server_default=DEFAULT_CRISIS_TEXT)
+    # The neutral site a partner's "Leave this page" button replaces the page with.
+    leave_url: Mapped[str] = mapped_column(sa.String(500), default=DEFAULT_LEAVE_URL, server_default=DEFAULT_LEAVE_URL)
     # Paper size of session-prep reports: "A4" or "Letter".
     report_page_size: Mapped[str] = mapped_column(sa.String(8), default="A4", server_default="A4")
     # Every clinician must sign in with a second factor; those without one are sent to set it up.

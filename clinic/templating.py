@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, g
 from flask_login import current_user
 
+from clinic.models import DEFAULT_LEAVE_URL
 from clinic.wording import WAITING_WORDS, agreement_words, higher_by
 from instruments.numbers import fmt
 
@@ -58,11 +60,22 @@ def signed(value: float | None) -> str:
     return fmt(value, signed=True)
 
 
+def crisis_lines(text: str) -> list[str]:
+    """A practice's crisis text as short lines to scan: its own lines, or else its sentences."""
+    lines = [line.strip(" -•\t") for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if len(lines) == 1:
+        lines = [part for part in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9])", lines[0]) if part]
+    return lines
+
+
 def init_app(app: Flask) -> None:
     app.add_template_filter(localtime, "localtime")
     app.add_template_filter(localtime_in, "localtime_in")
     app.add_template_filter(num, "num")
+    app.add_template_filter(crisis_lines, "crisis_lines")
     app.add_template_filter(signed, "signed")
     app.add_template_global(higher_by, "higher_by")
     app.add_template_filter(agreement_words, "agreement")
     app.add_template_global(WAITING_WORDS, "WAITING_WORDS")
+    app.add_template_global(DEFAULT_LEAVE_URL, "DEFAULT_LEAVE_URL")

@@ -18,6 +18,7 @@ from .loader import (
     load_registry,
     parse_instrument,
 )
+from .paging import paginate
 from .schema import (
     THEME_LABELS,
     Band,
@@ -60,6 +61,7 @@ __all__ = [
     "item_order",
     "load_instrument",
     "load_registry",
+    "paginate",
     "parse_instrument",
     "reliable_change",
     "score",

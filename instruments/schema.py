@@ -40,6 +40,9 @@ THEME_LABELS: dict[str, str] = {
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 DEFAULT_TEXT_MAX_LENGTH = 1000
+# A page of a partner's form holds at most this many items (a declared page may not hold more;
+# instruments.paging splits undeclared ones into pages of at most PAGE_ITEMS).
+MAX_PAGE_ITEMS = 10
 
 
 def theme_label(theme: str) -> str:
@@ -248,6 +251,13 @@ class Total(_Measure):
 Measure = Subscale | Total
 
 
+class Page(_Model):
+    """One page of the partner's form: the items shown together, in file order (a shuffled
+    instrument shuffles within each page)."""
+
+    items: list[str] = Field(min_length=1, max_length=MAX_PAGE_ITEMS)
+
+
 class Instrument(_Model):
     """One version of one questionnaire, fully validated."""
 
@@ -255,6 +265,8 @@ class Instrument(_Model):
     version: int = Field(ge=1)
     kind: Kind
     title: str = Field(min_length=1)
+    # The title partners see, in plain words (the therapist's term stays in `title`).
+    title_client: str | None = Field(default=None, min_length=1)
     description_client: str = Field(min_length=1)
     description_clinician: str = Field(min_length=1)
     minutes: int = Field(ge=1)
@@ -267,6 +279,8 @@ class Instrument(_Model):
     items: list[Item] = Field(min_length=1)
     subscales: list[Subscale] = Field(default_factory=list)
     totals: list[Total] = Field(default_factory=list)
+    # Optional: how the partner's form is split into pages (every item on exactly one page).
+    pages: list[Page] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _check_references(self) -> Instrument:
@@ -274,7 +288,37 @@ class Instrument(_Model):
         self._check_items()
         self._check_subscales()
         self._check_totals()
+        self._check_pages()
         return self
+
+    def _check_pages(self) -> None:
+        if not self.pages:
+            return
+        known = {item.id for item in self.items}
+        placed: set[str] = set()
+        for index, page in enumerate(self.pages):
+            for position, item_id in enumerate(page.items):
+                if item_id not in known:
+                    raise DefinitionProblem(("pages", index, "items", position), f"unknown item {item_id!r}")
+                if item_id in placed:
+                    raise DefinitionProblem(
+                        ("pages", index, "items", position), f"item {item_id!r} is on more than one page"
+                    )
+                placed.add(item_id)
+        missing = [item.id for item in self.items if item.id not in placed]
+        if missing:
+            raise DefinitionProblem(("pages",), f"items on no page: {', '.join(missing)}")
+
+    @property
+    def client_title(self) -> str:
+        """The title partners see: `title_client`, or `title` when the file gives none."""
+        return self.title_client or self.title
+
+    @property
+    def has_private_items(self) -> bool:
+        """Whether any item is a safety item: its answers are never shown again to whoever opens
+        the link later, and the page carries the practice's crisis information."""
+        return any(item.safety is not None for item in self.items)
 
     def _check_ids(self) -> None:
         for scale_id in self.scales:

@@ -9,7 +9,8 @@ after the submission, and a second submission from scoring twice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,7 +24,7 @@ from clinic.extensions import db
 from clinic.models import Answer, Assessment, Couple, Invitation, Score
 from clinic.services import safety
 from clinic.services.invitations import link_is_live, refresh_status
-from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, score
+from instruments import AnswerError, Instrument, Result, ScoreResult, item_order, paginate, score
 from instruments.numbers import shown
 from instruments.scoring import check_answers
 
@@ -59,10 +60,46 @@ class Step:
     answered: int  # choice items answered
     total: int  # choice items (text items are optional notes and never count)
     unanswered: tuple[str, ...]  # choice item ids not yet answered, in the partner's order
+    pages: tuple[tuple[str, ...], ...]  # every item id of each page of the form, in the partner's order
 
     @property
     def complete(self) -> bool:
         return not self.unanswered
+
+    @property
+    def untouched(self) -> bool:
+        """Nothing of this questionnaire is answered yet."""
+        return self.answered == 0
+
+    @property
+    def mostly_unanswered(self) -> bool:
+        """More than a third of its questions are unanswered: the partner is asked to confirm
+        before sending (a score needs most of an area answered, so such a questionnaire may
+        tell the therapist little)."""
+        return len(self.unanswered) * 3 > self.total
+
+    def page_of(self, item_id: str) -> int:
+        """The 1-based page an item is on."""
+        return next(number for number, page in enumerate(self.pages, start=1) if item_id in page)
+
+    def number_of(self, item_id: str) -> int:
+        """The item's 1-based number in the questionnaire, as its page shows it."""
+        return [item for page in self.pages for item in page].index(item_id) + 1
+
+    @property
+    def resume_page(self) -> int:
+        """The first page with a question still unanswered (the first page when none is)."""
+        return self.page_of(self.unanswered[0]) if self.unanswered else 1
+
+    @property
+    def minutes_left(self) -> float:
+        """The instrument's estimated minutes, in proportion to the questions still unanswered."""
+        return self.instrument.minutes * len(self.unanswered) / self.total if self.total else 0.0
+
+
+def minutes_left(steps: Sequence[Step]) -> int:
+    """Whole minutes the unanswered questions of every questionnaire are estimated to take."""
+    return math.ceil(round(sum(step.minutes_left for step in steps), 6))
 
 
 def instrument_of(invitation: Invitation, instrument_id: str) -> Instrument:
@@ -96,11 +133,8 @@ def progress(invitation: Invitation, answers: Mapping[str, Mapping[str, int | st
     steps = []
     for number, instrument in enumerate(instruments_of(invitation), start=1):
         given = answers.get(instrument.id, {})
-        choice_ids = [
-            item_id
-            for item_id in item_order(instrument, seed=str(invitation.id))
-            if instrument.item(item_id).type == "choice"
-        ]
+        pages = paginate(instrument, item_order(instrument, seed=str(invitation.id)))
+        choice_ids = [item_id for page in pages for item_id in page if instrument.item(item_id).type == "choice"]
         unanswered = tuple(item_id for item_id in choice_ids if item_id not in given)
         steps.append(
             Step(
@@ -109,6 +143,7 @@ def progress(invitation: Invitation, answers: Mapping[str, Mapping[str, int | st
                 answered=len(choice_ids) - len(unanswered),
                 total=len(choice_ids),
                 unanswered=unanswered,
+                pages=pages,
             )
         )
     return steps
@@ -325,23 +360,33 @@ def result_json(result: Result) -> dict:
     }
 
 
-def submit(invitation: Invitation) -> bool:
-    """Lock this partner's answers and record their scores; False if it was already submitted.
+def submit(invitation: Invitation, *, token_hash: str | None = None, shares_agreement: bool | None = None) -> bool:
+    """Lock this partner's answers and record their scores; False if the link no longer takes
+    them (already submitted, or revoked, expired or replaced meanwhile), with nothing written.
 
     Only the request whose conditional UPDATE changes the row scores anything, so a
-    double click, a second tab or a retry changes nothing.
+    double click, a second tab or a retry changes nothing. `shares_agreement`, when given, is
+    the partner's choice about shared statements in a couple summary, kept with the send.
+    With `token_hash` (a partner session's), the send also needs that link to be live still:
+    a send that loses the race with a reissue writes nothing.
     """
     now = utcnow()
+    values: dict = {"submitted_at": now, "last_activity_at": now}
+    if shares_agreement is not None:
+        values["shares_agreement"] = shares_agreement
+    conditions = [Invitation.id == invitation.id, _open_condition(now)]
+    if token_hash is not None:
+        conditions.append(link_is_live(token_hash))
     won = db.session.execute(
         sa.update(Invitation)
-        .where(Invitation.id == invitation.id, _open_condition(now))
-        .values(submitted_at=now, last_activity_at=now)
+        .where(*conditions)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     if won.rowcount != 1:
         return False
-    set_committed_value(invitation, "submitted_at", now)
-    set_committed_value(invitation, "last_activity_at", now)
+    for name, value in values.items():
+        set_committed_value(invitation, name, value)
     answers = answers_for(invitation)
     rows = [
         {
@@ -359,3 +404,9 @@ def submit(invitation: Invitation) -> bool:
     if any(row["result"]["flags"] for row in rows):
         safety.count_unreviewed(couple.id)
     return True
+
+
+def set_sharing(invitation: Invitation, agreed: bool) -> None:
+    """The partner's choice about shared statements in a couple summary (before or after sending)."""
+    invitation.shares_agreement = agreed
+    db.session.flush()

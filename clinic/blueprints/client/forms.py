@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from flask import get_template_attribute
 from markupsafe import Markup
-from wtforms import Field, RadioField, SubmitField, TextAreaField
+from wtforms import BooleanField, Field, RadioField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional, ValidationError
 
 from clinic.forms import Form
@@ -95,7 +95,10 @@ class InstrumentForm(Form):
 
 
 def instrument_form(instrument: Instrument, order: Sequence[str], saved: Mapping[str, int | str]) -> InstrumentForm:
-    """The page form for one instrument, items in the partner's order, saved answers pre-filled."""
+    """The form of one page of an instrument, items in the partner's order, saved answers
+    pre-filled, except a safety item's: whoever opens the link later must not see it (the
+    page says an answer is saved and can be replaced)."""
+    saved = {item_id: value for item_id, value in saved.items() if instrument.item(item_id).safety is None}
     # Built once per instrument version and item order (clinic.memo, one per app, so an app
     # with its own instrument folder never meets another's): only shuffled instruments
     # have several orders.
@@ -132,7 +135,20 @@ def _form_class(instrument: Instrument, order: tuple[str, ...]) -> type[Instrume
     return type("InstrumentPageForm", (InstrumentForm,), {**fields, "item_ids": order})
 
 
-class SubmitForm(Form):
-    """Send the answers to the therapist (only the CSRF token travels)."""
+SHARE_LABEL = "Yes, statements we both chose may appear in a summary for the two of us"
 
+
+class SubmitForm(Form):
+    """Send the answers to the therapist, with the partner's choice about shared statements and,
+    when much is unanswered, their word that they mean to send anyway."""
+
+    share = BooleanField(SHARE_LABEL)
+    confirm = BooleanField("Send my answers with these questions unanswered")
     send = SubmitField("Send my answers")
+
+
+class SharingForm(Form):
+    """Change the choice about shared statements (after sending, too)."""
+
+    share = BooleanField(SHARE_LABEL)
+    save = SubmitField("Save my choice")

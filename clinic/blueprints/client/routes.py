@@ -15,12 +15,12 @@ from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from clinic.blueprints.client import bp
 from clinic.blueprints.client import session as partner_session
-from clinic.blueprints.client.forms import InstrumentForm, SubmitForm, instrument_form
+from clinic.blueprints.client.forms import SharingForm, SubmitForm, instrument_form
 from clinic.db_types import utcnow
 from clinic.extensions import db, limiter
 from clinic.models import Invitation
 from clinic.services import responses
-from instruments import AnswerError, item_order
+from instruments import AnswerError
 
 # An autosave body is one answer; the longest text answer is a few thousand bytes.
 AUTOSAVE_MAX_BYTES = 16 * 1024
@@ -35,6 +35,11 @@ UNKNOWN_ITEMS = (
     "Your earlier answers are kept. Please check the answers below and save again."
 )
 ALREADY_SENT = "Your answers have already been sent, so they can no longer be changed."
+CONFIRM_FIRST = "Please tick the box to send your answers with these questions unanswered, or go back to them."
+SHARING_SAVED = {
+    True: "Saved: statements you both chose may appear in a summary for the two of you, if your partner agrees too.",
+    False: "Saved: no shared statements will appear in a summary for the two of you.",
+}
 
 
 @bp.route("/l/<token>")
@@ -63,7 +68,26 @@ def _page_context(invitation: Invitation) -> dict:
 
 
 def _done_page(invitation: Invitation, status: int = 200):
-    return render_template("client/done.html", already_sent=status == 409, **_page_context(invitation)), status
+    return (
+        render_template(
+            "client/done.html",
+            already_sent=status == 409,
+            form=SharingForm(share=invitation.shares_agreement),
+            **_page_context(invitation),
+        ),
+        status,
+    )
+
+
+def _ended_page(invitation: Invitation):
+    """A save or a send that lost the race with a revoke, a reissue or the link running out:
+    the page says which, and nothing of the request was written."""
+    db.session.rollback()
+    link = partner_session.held()
+    reason = partner_session.ending(*link) if link else None
+    if reason is None:  # sent meanwhile, in another tab
+        return _done_page(invitation, 409)
+    return partner_session.link_ended(reason)
 
 
 @bp.get("/q")
@@ -79,14 +103,49 @@ def welcome():
         steps=steps,
         resume=resume,
         started=invitation.started_at is not None,
-        minutes=sum(step.instrument.minutes for step in steps),
+        minutes=responses.minutes_left(steps),
+        questions=sum(step.total for step in steps),
         **_page_context(invitation),
     )
 
 
-@bp.route("/q/<instrument_id>", methods=["GET", "POST"])
-def instrument(instrument_id: str):
-    """One questionnaire on one page; posting it saves the answers given and moves on."""
+def _step_and_page(steps, number: int, page: int):
+    """The step and page a questionnaire address names, or a 404 (the partner's layout)."""
+    if not 1 <= number <= len(steps):
+        abort(404)
+    step = steps[number - 1]
+    if not 1 <= page <= len(step.pages):
+        abort(404)
+    return step
+
+
+def _after(steps, step, page: int) -> str:
+    """Where "Save and continue" leads: the next page, the next questionnaire, or the review."""
+    if page < len(step.pages):
+        return url_for("client.instrument", number=step.number, page=page + 1)
+    if step.number < len(steps):
+        return url_for("client.instrument", number=step.number + 1, page=1)
+    return url_for("client.review")
+
+
+def _before(steps, step, page: int) -> str | None:
+    """The page before this one (the last page of the previous questionnaire), or None."""
+    if page > 1:
+        return url_for("client.instrument", number=step.number, page=page - 1)
+    if step.number > 1:
+        previous = steps[step.number - 2]
+        return url_for("client.instrument", number=previous.number, page=len(previous.pages))
+    return None
+
+
+@bp.route("/q/<int:number>", methods=["GET", "POST"], defaults={"page": 1})
+@bp.route("/q/<int:number>/<int:page>", methods=["GET", "POST"])
+def instrument(number: int, page: int):
+    """One page of one questionnaire; posting it saves the answers given and moves on.
+
+    Addresses name a questionnaire by its place (/q/4/1), never by its id: the browser's
+    history must not say what a page asks about.
+    """
     invitation = partner_session.current_invitation()
     if invitation.submitted_at is not None:
         if request.method == "POST":
@@ -94,11 +153,9 @@ def instrument(instrument_id: str):
         return redirect(url_for("client.done"))
     answers = responses.answers_for(invitation)
     steps = responses.progress(invitation, answers)
-    step = next((s for s in steps if s.instrument.id == instrument_id), None)
-    if step is None:
-        abort(404)
+    step = _step_and_page(steps, number, page)
     inst = step.instrument
-    form = instrument_form(inst, item_order(inst, seed=str(invitation.id)), answers.get(inst.id, {}))
+    form = instrument_form(inst, step.pages[page - 1], answers.get(inst.id, {}))
     problem = None
     unknown = form.unknown_items(request.form) if form.is_submitted() else ()
     if unknown:
@@ -111,8 +168,8 @@ def instrument(instrument_id: str):
         # dropped with the request: no rollback needed (it would unload the invitation).
         try:
             responses.save_answers(invitation, inst.id, form.answers())
-        except responses.ResponsesClosed as closed:
-            return _done_page(invitation, 409) if closed.submitted else partner_session.link_not_valid()
+        except responses.ResponsesClosed:
+            return _ended_page(invitation)
         except AnswerError:
             # The form checks what the engine checks; this is the engine's last word.
             problem = "Some answers couldn't be saved. Please check them and try again."
@@ -121,20 +178,21 @@ def instrument(instrument_id: str):
             if form.later.data:
                 flash("Your answers are saved. Open your link again whenever you are ready to go on.", "success")
                 return redirect(url_for("client.welcome"))
-            if step.number == len(steps):
-                return redirect(url_for("client.review"))
-            return redirect(url_for("client.instrument", instrument_id=steps[step.number].instrument.id))
-    return _instrument_page(invitation, steps, step, form, problem)
-
-
-def _instrument_page(invitation: Invitation, steps, step, form: InstrumentForm, problem: str | None):
+            return redirect(_after(steps, step, page))
     status = 400 if form.is_submitted() else 200
     return (
         render_template(
             "client/instrument.html",
             steps=steps,
             step=step,
+            page=page,
             form=form,
+            saved=answers.get(inst.id, {}),
+            minutes_left=responses.minutes_left(steps),
+            answered=sum(s.answered for s in steps),
+            questions=sum(s.total for s in steps),
+            last_page=page == len(step.pages) and step.number == len(steps),
+            previous=_before(steps, step, page),
             problem=problem or ("Please check the answers marked below." if form.errors else None),
             **_page_context(invitation),
         ),
@@ -180,7 +238,10 @@ def autosave():
         responses.autosave(*link, payload["instrument"], payload["item"], payload["value"])
     except responses.LinkNotOpen:
         db.session.rollback()
-        # Replaced, revoked or expired: the "link not valid" page, and the session ends.
+        # Replaced, revoked or run out: say which (the page shows it); sent in another tab: 409.
+        reason = partner_session.ending(*link)
+        if reason is not None:
+            return _json_error(partner_session.ENDINGS[reason].autosave, 410)
         invitation = partner_session.current_invitation()
         if invitation.submitted_at is not None:
             return _json_error(ALREADY_SENT, 409)
@@ -192,33 +253,84 @@ def autosave():
     return {"saved": True}
 
 
+def _review_page(invitation: Invitation, steps, form: SubmitForm, status: int = 200):
+    return (
+        render_template(
+            "client/review.html",
+            steps=steps,
+            form=form,
+            to_confirm=[step for step in steps if step.mostly_unanswered],
+            missing=sum(len(step.unanswered) for step in steps),
+            **_page_context(invitation),
+        ),
+        status,
+    )
+
+
 @bp.get("/q/review")
 def review():
-    """Every questionnaire with what is still unanswered, and the button that sends the answers."""
+    """Every questionnaire with what is still unanswered, the choice about shared statements,
+    and the button that sends the answers."""
     invitation = partner_session.current_invitation()
     if invitation.submitted_at is not None:
         return redirect(url_for("client.done"))
     steps = responses.progress(invitation, responses.answers_for(invitation))
-    return render_template("client/review.html", steps=steps, form=SubmitForm(), **_page_context(invitation))
+    return _review_page(invitation, steps, SubmitForm(share=invitation.shares_agreement))
 
 
 @bp.post("/q/submit")
 def submit():
-    """Send the answers: the first send records the scores; a repeat lands on the same thank-you."""
+    """Send the answers: the first send records the scores; a repeat lands on the same thank-you.
+
+    With more than a third of a questionnaire unanswered the partner must say so first (the
+    confirm box); a send that lost the race with a revoke, a reissue or the link running out
+    gets the page that says which, and writes nothing."""
     invitation = partner_session.current_invitation()
-    if SubmitForm().validate_on_submit():
-        responses.submit(invitation)
-        db.session.commit()
+    if invitation.submitted_at is not None:
+        return redirect(url_for("client.done"))
+    form = SubmitForm()
+    if not form.validate_on_submit():
+        abort(400)  # only the CSRF token can fail, and its handler answers first
+    steps = responses.progress(invitation, responses.answers_for(invitation))
+    if any(step.mostly_unanswered for step in steps) and not form.confirm.data:
+        form.confirm.errors = [CONFIRM_FIRST]
+        return _review_page(invitation, steps, form, 400)
+    link = partner_session.held()
+    if not responses.submit(invitation, token_hash=link[1] if link else None, shares_agreement=form.share.data):
+        return _ended_page(invitation)
+    db.session.commit()
     return redirect(url_for("client.done"))
 
 
 @bp.get("/q/done")
 def done():
-    """The thank-you page; it shows no answers."""
+    """The thank-you page; it shows no answers, and the choice about shared statements."""
     invitation = partner_session.current_invitation()
     if invitation.submitted_at is None:
         return redirect(url_for("client.welcome"))
     return _done_page(invitation)
+
+
+@bp.post("/q/sharing")
+def sharing():
+    """Change the choice about shared statements in a couple summary (after sending too)."""
+    invitation = partner_session.current_invitation()
+    form = SharingForm()
+    if form.validate_on_submit():
+        responses.set_sharing(invitation, bool(form.share.data))
+        db.session.commit()
+        flash(SHARING_SAVED[bool(form.share.data)], "success")
+    return redirect(url_for("client.done" if invitation.submitted_at is not None else "client.review"))
+
+
+@bp.post("/q/leave")
+def leave():
+    """"Leave this page" without JavaScript: end the partner session and go to the practice's
+    neutral site. (With JavaScript the page sends this in the background and replaces itself,
+    and its history entry, with that site.)"""
+    target = partner_session.leave_url()
+    partner_session.end()
+    return redirect(target, 303)
 
 
 # Errors inside the partner's pages get the partner's layout (no therapist sign-in link)
