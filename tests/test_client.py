@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from clinic.db_types import utcnow
 from clinic.models import Answer, Couple, CoupleStatus, Invitation, Partner, Score
@@ -78,6 +79,40 @@ def scores_of(db, invitation_id: int) -> dict[str, tuple[int, dict]]:
 def couple_status(db, assessment) -> CoupleStatus:
     db.session.expire_all()
     return db.session.get(Couple, assessment.couple_id).status
+
+
+def page_address(number: int, page: int = 1) -> str:
+    """The address of a questionnaire page: by place, never by the questionnaire's id."""
+    return f"/q/{number}" if page == 1 else f"/q/{number}/{page}"
+
+
+def form_pages(db, invitation_id: int) -> dict[str, list[tuple[str, tuple[str, ...]]]]:
+    """Each questionnaire's pages as this partner sees them, by instrument id: (address, item ids)."""
+    db.session.expire_all()
+    invitation = db.session.scalar(
+        sa.select(Invitation).where(Invitation.id == invitation_id).options(joinedload(Invitation.assessment))
+    )
+    return {
+        step.instrument.id: [(page_address(step.number, n), page) for n, page in enumerate(step.pages, start=1)]
+        for step in responses.progress(invitation, {})
+    }
+
+
+def address_of(db, invitation_id: int, instrument_id: str, item_id: str | None = None) -> str:
+    """The page an item is on (or the questionnaire's first page)."""
+    pages = form_pages(db, invitation_id)[instrument_id]
+    return next(address for address, items in pages if item_id is None or item_id in items)
+
+
+def post_questionnaire(browser, db, invitation_id: int, instrument_id: str, answers: dict[str, str], **extra):
+    """Post answers (item id -> value) page by page, as a partner without JavaScript does;
+    returns the response of each page posted, in order. `extra` goes with every post."""
+    posted = []
+    for address, items in form_pages(db, invitation_id)[instrument_id]:
+        on_page = {f"item_{item_id}": value for item_id, value in answers.items() if item_id in items}
+        if on_page or extra:
+            posted.append(browser.post_form(address, {**on_page, **extra}))
+    return posted
 
 
 def body_without_csrf(response) -> str:
