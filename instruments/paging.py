@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 from .schema import MAX_PAGE_ITEMS, Instrument, Item
 
@@ -85,7 +86,7 @@ def _even(pieces: list[list[str]], weight: dict[str, int], count: int) -> list[l
         choices = range(bounds[-1] + 1, len(pieces) - (count - page) + 1)
         bounds.append(min(choices, key=lambda cut: abs(ends[cut - 1] - share)))
     bounds.append(len(pieces))
-    return [[item_id for piece in pieces[a:b] for item_id in piece] for a, b in zip(bounds, bounds[1:], strict=False)]
+    return [[item_id for piece in pieces[a:b] for item_id in piece] for a, b in pairwise(bounds)]
 
 
 def _runs(instrument: Instrument, order: Sequence[str]) -> list[list[str]]:

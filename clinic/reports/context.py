@@ -14,6 +14,7 @@ import hashlib
 import importlib.metadata
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -172,6 +173,32 @@ def _shown(results: CoupleResults) -> Assessment | None:
         if any(results.submitted[assessment.id].values()):
             return assessment
     return None
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """Whether a couple summary may list the statements both partners chose: only when both sent
+    the assessment it is about and both agreed (each partner's own choice, default no)."""
+
+    both_sent: bool
+    agreed: bool
+    not_agreed: tuple[str, ...]  # display names of partners who sent but have not agreed
+
+
+def summary_sharing(results: CoupleResults) -> Sharing:
+    """The partners' choices about shared statements, for the assessment a summary is about."""
+    shown = _shown(results)
+    if shown is None:
+        return Sharing(both_sent=False, agreed=False, not_agreed=())
+    by_partner = {invitation.partner_id: invitation for invitation in shown.invitations}
+    sent = {pos: by_partner.get(results.partners[pos].id) for pos in POSITIONS}
+    not_agreed = tuple(
+        results.partners[pos].display_name
+        for pos, invitation in sent.items()
+        if invitation is not None and invitation.submitted_at is not None and not invitation.shares_agreement
+    )
+    both_sent = all(invitation is not None and invitation.submitted_at is not None for invitation in sent.values())
+    return Sharing(both_sent=both_sent, agreed=both_sent and not not_agreed, not_agreed=not_agreed)
 
 
 def _partner(results: CoupleResults, pos: int) -> dict:
@@ -458,10 +485,8 @@ def _summary(results: CoupleResults, note: str) -> dict:
     names = [_clip(results.partners[pos].display_name, "name") for pos in POSITIONS]
     shown = _shown(results)
     rows = [r for r in results.by_assessment[shown.id] if r.instrument.kind == "scored"] if shown else []
-    both_sent = bool(shown) and all(results.submitted[shown.id].get(pos) for pos in POSITIONS)
-    consent = both_sent and all(
-        invitation.shares_agreement for invitation in shown.invitations if invitation.submitted_at is not None
-    )
+    sharing = summary_sharing(results)
+    both_sent, consent = sharing.both_sent, sharing.agreed
     strengths: list[str] = []
     if consent:
         for row in rows:

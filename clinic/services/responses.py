@@ -378,10 +378,7 @@ def submit(invitation: Invitation, *, token_hash: str | None = None, shares_agre
     if token_hash is not None:
         conditions.append(link_is_live(token_hash))
     won = db.session.execute(
-        sa.update(Invitation)
-        .where(*conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        sa.update(Invitation).where(*conditions).values(**values).execution_options(synchronize_session=False)
     )
     if won.rowcount != 1:
         return False

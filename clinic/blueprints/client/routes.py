@@ -325,7 +325,7 @@ def sharing():
 
 @bp.post("/q/leave")
 def leave():
-    """"Leave this page" without JavaScript: end the partner session and go to the practice's
+    """Leave this page, without JavaScript: end the partner session and go to the practice's
     neutral site. (With JavaScript the page sends this in the background and replaces itself,
     and its history entry, with that site.)"""
     target = partner_session.leave_url()

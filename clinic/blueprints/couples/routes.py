@@ -35,6 +35,7 @@ from clinic.models import (
     ReportStatus,
 )
 from clinic.reports import jobs
+from clinic.reports.context import summary_sharing
 from clinic.results import load_couple_results
 from clinic.scoping import get_or_404, scoped_select
 from clinic.services import couples, data_rights, invitations, safety
@@ -192,6 +193,7 @@ def detail(couple_id: int):
         reissue_form=ReissueForm(formdata=None, expiry_days=current_user.practice.invite_expiry_days),
         notes_form=PrepNotesForm(formdata=None, notes=couple.prep_notes),
         report_form=ReportForm(formdata=None),
+        sharing=summary_sharing(results),
         note_limit=ReportForm.NOTE_LIMIT,
         now=now,
     )

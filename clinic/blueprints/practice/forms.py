@@ -1,10 +1,21 @@
+from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from flask_login import current_user
-from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    URLField,
+)
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional, ValidationError
 
 from clinic.forms import Form
+from clinic.models import DEFAULT_LEAVE_URL
 
 
 class InviteClinicianForm(Form):
@@ -49,15 +60,35 @@ class PracticeSettingsForm(Form):
         "Paper size of PDF reports", choices=[("A4", "A4"), ("Letter", "US Letter")], validators=[DataRequired()]
     )
     crisis_text = TextAreaField(
-        "Crisis information shown on the safety check",
+        "Crisis information shown with the safety questions",
         validators=[DataRequired(), Length(max=2000)],
-        description="Word it for your region: emergency numbers and crisis lines your clients can reach.",
+        description=(
+            "Word it for your region: emergency numbers and crisis lines your clients can reach. "
+            "Put each one on its own line; partners see them as a short list."
+        ),
+    )
+    leave_url = URLField(
+        "Where “Leave this page” goes",
+        validators=[DataRequired(), Length(max=500)],
+        # Left empty: the default site.
+        filters=[lambda value: (value or "").strip() or DEFAULT_LEAVE_URL],
+        description=(
+            "Every partner page has a “Leave this page” button. It replaces the page, and its place in the "
+            "browser's history, with this site. Choose one that says nothing about therapy. "
+            f"Left empty, it is {DEFAULT_LEAVE_URL}."
+        ),
     )
     require_two_factor = BooleanField(
         "Require two-factor sign-in for every clinician",
         description="Clinicians without it are asked to set it up the next time they use Tandem, before anything else.",
     )
     submit = SubmitField("Save settings")
+
+    @staticmethod
+    def validate_leave_url(form, field):
+        parts = urlsplit(field.data)
+        if parts.scheme not in ("https", "http") or not parts.netloc or any(c.isspace() for c in field.data):
+            raise ValidationError(f"Enter a full web address that starts with https://, such as {DEFAULT_LEAVE_URL}.")
 
     @staticmethod
     def validate_require_two_factor(form, field):

@@ -139,7 +139,7 @@ def reactivate(clinician_id: int):
 @bp.route("/settings", methods=["GET", "POST"])
 @owner_required
 def settings():
-    """The practice's name, time zone, link and reminder defaults, and crisis text."""
+    """The practice's name, time zone, link and reminder defaults, crisis text and neutral leave site."""
     practice = current_user.practice
     form = PracticeSettingsForm(obj=practice)
     if form.validate_on_submit():
