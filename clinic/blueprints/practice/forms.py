@@ -56,9 +56,9 @@ class PracticeSettingsForm(Form):
         "At most this many reminders per link",
         validators=[InputRequired(message="Enter a number (0 turns reminders off)."), NumberRange(min=0, max=5)],
     )
-    report_page_size = SelectField(
-        "Paper size of PDF reports", choices=[("A4", "A4"), ("Letter", "US Letter")], validators=[DataRequired()]
-    )
+    # No DataRequired: it would mark the select `required`, which HTML allows only with an empty first
+    # option; the choices alone refuse anything else ("Not a valid choice").
+    report_page_size = SelectField("Paper size of PDF reports", choices=[("A4", "A4"), ("Letter", "US Letter")])
     crisis_text = TextAreaField(
         "Crisis information shown with the safety questions",
         validators=[DataRequired(), Length(max=2000)],

@@ -34,6 +34,9 @@
     if (response.status === 400 && body && /reload/i.test(body.error || "")) {
       return body.error; // the page's security token ran out; the server says to reload
     }
+    if (response.status === 410 && body && body.error) {
+      return body.error; // the link was closed, replaced or ran out: the server says which
+    }
     return MESSAGES[response.status] || OFFLINE;
   }
 
