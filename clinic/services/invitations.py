@@ -236,6 +236,10 @@ def _link_email(invitation: Invitation, raw: str, *, reminder: bool) -> _Email:
         "link": link_for(raw),
         "expires_at": invitation.expires_at,
         "zone": practice.timezone,
+        # The estimate the welcome page gives too (the definitions' minutes).
+        "minutes": sum(
+            catalog.instrument(key, version).minutes for key, version in invitation.assessment.instrument_keys
+        ),
     }
     if reminder:
         subject = f"A reminder from {practice.name}"
