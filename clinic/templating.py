@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Flask, g
 from flask_login import current_user
 
-from clinic.models import DEFAULT_LEAVE_URL
 from clinic.wording import WAITING_WORDS, agreement_words, higher_by
 from instruments.numbers import fmt
 
@@ -78,4 +77,3 @@ def init_app(app: Flask) -> None:
     app.add_template_global(higher_by, "higher_by")
     app.add_template_filter(agreement_words, "agreement")
     app.add_template_global(WAITING_WORDS, "WAITING_WORDS")
-    app.add_template_global(DEFAULT_LEAVE_URL, "DEFAULT_LEAVE_URL")

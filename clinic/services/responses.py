@@ -252,11 +252,14 @@ def _write(invitation_id: int, instrument: Instrument, cleaned: Mapping[str, Ans
         )
 
 
-def save_answers(invitation: Invitation, instrument_id: str, answers: Mapping[str, AnswerValue]) -> None:
+def save_answers(
+    invitation: Invitation, instrument_id: str, answers: Mapping[str, AnswerValue], *, token_hash: str | None = None
+) -> None:
     """Save some answers to one instrument; None or "" clears an answer. Last write wins per item.
 
     Raises AnswerError (nothing written) for an unknown instrument or item, a wrong
-    type or a value off the scale; ResponsesClosed once the link no longer takes answers.
+    type or a value off the scale; ResponsesClosed once the link no longer takes answers
+    (with `token_hash`, a partner session's: also once that link was replaced).
     """
     if invitation.submitted_at is not None:
         raise ResponsesClosed(submitted=True)
@@ -271,9 +274,12 @@ def save_answers(invitation: Invitation, instrument_id: str, answers: Mapping[st
     first_start = invitation.started_at is None
     # Conditional on the row's state, and it holds the row's lock until commit, so a
     # submission in another tab either sees these answers or this save sees the submission.
+    conditions = [Invitation.id == invitation.id, _open_condition(now)]
+    if token_hash is not None:
+        conditions.append(link_is_live(token_hash))
     touched = db.session.execute(
         sa.update(Invitation)
-        .where(Invitation.id == invitation.id, _open_condition(now))
+        .where(*conditions)
         .values(last_activity_at=now, started_at=sa.func.coalesce(Invitation.started_at, now))
         .execution_options(synchronize_session=False)
     )

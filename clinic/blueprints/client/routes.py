@@ -11,6 +11,7 @@ import json
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
+from jinja2 import pass_context
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from clinic.blueprints.client import bp
@@ -79,15 +80,24 @@ def _done_page(invitation: Invitation, status: int = 200):
     )
 
 
-def _ended_page(invitation: Invitation):
-    """A save or a send that lost the race with a revoke, a reissue or the link running out:
-    the page says which, and nothing of the request was written."""
-    db.session.rollback()
-    link = partner_session.held()
-    reason = partner_session.ending(*link) if link else None
-    if reason is None:  # sent meanwhile, in another tab
+def _ended_page():
+    """A save or a send that lost a race: with a revoke, a reissue or the link running out (the
+    page that says which), or with a send from another tab (the thank-you page, 409). Nothing of
+    the request was written."""
+    db.session.rollback()  # it unloads the invitation: load it again, as it is now
+    invitation = partner_session.current_invitation()  # an ended link answers its page here
+    if invitation.submitted_at is not None:
         return _done_page(invitation, 409)
-    return partner_session.link_ended(reason)
+    return redirect(url_for("client.welcome"))
+
+
+@bp.app_template_global()
+@pass_context
+def leave_site(context) -> str:
+    """Where this page's "Leave this page" goes: the practice's neutral site (the default on a page
+    that knows no practice)."""
+    practice = context.get("practice")
+    return practice.leave_url if practice is not None else partner_session.leave_url()
 
 
 @bp.get("/q")
@@ -167,9 +177,9 @@ def instrument(number: int, page: int):
         # On refusal the service has written nothing, and the uncommitted session is
         # dropped with the request: no rollback needed (it would unload the invitation).
         try:
-            responses.save_answers(invitation, inst.id, form.answers())
+            responses.save_answers(invitation, inst.id, form.answers(), token_hash=partner_session.token_hash())
         except responses.ResponsesClosed:
-            return _ended_page(invitation)
+            return _ended_page()
         except AnswerError:
             # The form checks what the engine checks; this is the engine's last word.
             problem = "Some answers couldn't be saved. Please check them and try again."
@@ -295,9 +305,8 @@ def submit():
     if any(step.mostly_unanswered for step in steps) and not form.confirm.data:
         form.confirm.errors = [CONFIRM_FIRST]
         return _review_page(invitation, steps, form, 400)
-    link = partner_session.held()
-    if not responses.submit(invitation, token_hash=link[1] if link else None, shares_agreement=form.share.data):
-        return _ended_page(invitation)
+    if not responses.submit(invitation, token_hash=partner_session.token_hash(), shares_agreement=form.share.data):
+        return _ended_page()
     db.session.commit()
     return redirect(url_for("client.done"))
 

@@ -148,6 +148,12 @@ def held() -> tuple[int, str] | None:
     return held["invitation"], str(held.get("token", ""))
 
 
+def token_hash() -> str | None:
+    """The hash of the link that opened this browser's partner session (writes check it is live)."""
+    link = held()
+    return link[1] if link else None
+
+
 def current_invitation(*, allow_submitted: bool = True) -> Invitation:
     """The invitation this browser's partner session opens, loaded with its couple and partner.
 
