@@ -68,7 +68,11 @@ def main() -> int:
     partner = app.test_client()
     partner.environ_base["HTTP_USER_AGENT"] = harness.USER_AGENT
     assert partner.get(f"/l/{raw_token}", base_url=BASE).status_code == 302
-    csrf = CSRF_META.search(partner.get("/q/connection", base_url=BASE).get_data(as_text=True)).group(1)
+    client_page = partner.get(web.CLIENT_PAGE, base_url=BASE)
+    assert client_page.status_code == 200, client_page.status_code
+    missing = [m for m in web.CLIENT_PAGE_MARKERS if m not in client_page.get_data(as_text=True)]
+    assert not missing, f"{web.CLIENT_PAGE} is not the client page: {missing} missing"
+    csrf = CSRF_META.search(client_page.get_data(as_text=True)).group(1)
     body = json.dumps({"instrument": "connection", "item": "heard_1", "value": 4})
 
     # The pages are then driven as a WSGI server would: one environ per page, built once
@@ -87,7 +91,7 @@ def main() -> int:
             headers={
                 "Cookie": cookies,
                 "User-Agent": harness.USER_AGENT,
-                "Referer": BASE + "/q/connection",
+                "Referer": BASE + web.CLIENT_PAGE,
                 **(headers or {}),
             },
         ).get_environ()
@@ -110,7 +114,7 @@ def main() -> int:
         "dashboard": wsgi_call(owner, "GET", "/couples/"),
         "couple": wsgi_call(owner, "GET", f"/couples/{couple_id}"),
         "autosave": wsgi_call(partner, "POST", "/q/autosave", body.encode(), json_headers),
-        "client": wsgi_call(partner, "GET", "/q/connection"),
+        "client": wsgi_call(partner, "GET", web.CLIENT_PAGE),
         "welcome": wsgi_call(partner, "GET", "/q"),
     }
     for name in args.pages:

@@ -17,6 +17,7 @@ from markupsafe import escape
 from clinic import create_app
 from clinic.config import TestConfig
 from tests.conftest import ACTORS, PASSWORD, World, snapshot_diff
+from tests.test_client import form_pages
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 CLINICIANS = {"outsider", "colleague", "therapist", "owner"}
@@ -106,6 +107,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("client.review", "GET"):                    ("404",    "404",   "404",    "404",    "404", "ok",     "ok"),
     ("client.submit", "POST"):                   ("404",    "404",   "404",    "404",    "404", "ok",     "ok"),
     ("client.done", "GET"):                      ("404",    "404",   "404",    "404",    "404", "ok",     "ok"),
+    ("client.sharing", "POST"):                  ("404",    "404",   "404",    "404",    "404", "ok",     "ok"),
+    # "Leave this page" never fails, whoever presses it (it is on the partner's 404 page too):
+    # it ends a partner session, if the browser holds one, and goes to a neutral site.
+    ("client.leave", "POST"):                    ("ok",     "ok",    "ok",     "ok",     "ok",  "ok",     "ok"),
 }
 # fmt: on
 
@@ -119,6 +124,9 @@ PARAMS = {
     "item_id": lambda w: "afraid",
     "version": lambda w: 1,
     "token": lambda w: w.open_tokens[1],
+    # Questionnaire pages are addressed by place: the page of the safety item the row posts.
+    "number": lambda w: safety_place(w)[0],
+    "page": lambda w: safety_place(w)[1],
 }
 PARAM_OVERRIDES = {
     ("couples.review_safety", "invitation_id"): lambda w: w.submitted_invitations[1],
@@ -206,8 +214,25 @@ REQUESTS: dict[tuple[str, str], dict] = {
     },
     ("client.instrument", "POST"): {"data": {"item_afraid": "1"}},
     ("client.autosave", "POST"): {"json": {"instrument": "safety", "item": "afraid", "value": 1}},
-    ("client.submit", "POST"): {},
+    # Nothing of the open assessment is answered: sending it needs the partner's confirmation.
+    ("client.submit", "POST"): {"data": {"confirm": "y"}},
+    ("client.sharing", "POST"): {"data": {"share": "y"}},
+    # Only the browser's session changes: "ok" for a partner only if their session really ended.
+    ("client.leave", "POST"): {"changes": False, "ends_partner_session": True},
 }
+
+
+def safety_place(world: World) -> tuple[int, int]:
+    """(questionnaire number, page) of the safety item "afraid" in the open assessment
+    (the safety questionnaire is not shuffled: both partners have it on the same page)."""
+    places = set()
+    for position in PARTNERS.values():
+        pages = form_pages(world.db, world.open_invitations[position])
+        number = list(pages).index("safety") + 1
+        page = next(n for n, (_, items) in enumerate(pages["safety"], start=1) if "afraid" in items)
+        places.add((number, page))
+    assert len(places) == 1, places
+    return places.pop()
 
 
 def route_cells(app) -> dict[tuple[str, str], str]:
@@ -353,6 +378,8 @@ def test_access(cell, app, make_world, no_report_rendering, server_errors_as_pag
         if spec.get("ends_session") and got == "signin" and actor in CLINICIANS:
             # Signing out lands on the sign-in page too: "ok" only if the session really ended.
             got = "ok" if outcome(world.browser(actor).get("/account")) == "signin" else "still signed in"
+        if spec.get("ends_partner_session") and got == "ok" and actor in PARTNERS:
+            got = "ok" if outcome(world.browser(actor).get("/q")) == "404" else "still in the partner session"
         where = f" -> {response.location}" if response.location else ""
         if got != expected[actor]:
             problems.append(f"{actor}: expected {expected[actor]}, got {got} ({response.status_code}{where})")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.test_client import autosave, invitation_of, open_link, page_csrf, stored
+from tests.test_client import address_of, autosave, form_pages, invitation_of, open_link, page_csrf, stored
 
 
 @pytest.fixture
@@ -40,6 +40,20 @@ SAVED = {
     ("safety", "afraid"): 1,
     ("life_context", "anything_else"): "A saved note.",
 }
+
+
+def item_number(db, invitation_id: int, instrument_id: str, item_id: str) -> int:
+    """The item's number in its questionnaire as the pages show it (continuous across pages)."""
+    items = [item for _, page in form_pages(db, invitation_id)[instrument_id] for item in page]
+    return items.index(item_id) + 1
+
+
+def fieldset_of(page: str, item_id: str) -> str:
+    """The fieldset of one question on a page, found by its data-item."""
+    start = page.index(f'data-item="{item_id}"')
+    start = page.rindex("<fieldset", 0, start)
+    return page[start : page.index("</fieldset>", start)]
+
 
 BAD_BODIES = {
     "unknown instrument": {"instrument": "nope", "item": "heard_1", "value": 3},
@@ -121,7 +135,8 @@ def test_oversized_bodies_are_refused(size, page_message, jonah, db):
     response = browser.post("/q/autosave", json=body, headers={"X-CSRFToken": csrf})
     assert response.status_code == 400
     assert "more than an answer can hold" in response.get_json()["error"]
-    page = browser.post("/q/life_context", data={"csrf_token": csrf, "item_anything_else": "x" * size})
+    address = address_of(db, invitation_id, "life_context", "anything_else")
+    page = browser.post(address, data={"csrf_token": csrf, "item_anything_else": "x" * size})
     assert page.status_code == 400
     assert page_message in html.unescape(page.get_data(as_text=True))
     assert stored(db, invitation_id) == SAVED
@@ -131,30 +146,36 @@ def test_autosave_without_the_csrf_token_is_refused_in_json(jonah, db):
     browser, _, invitation_id = jonah
     response = browser.post("/q/autosave", json={"instrument": "connection", "item": "heard_1", "value": 2})
     assert response.status_code == 400 and "reload" in response.get_json()["error"]
-    page = browser.post("/q/connection", data={"item_heard_1": "2"})
+    page = browser.post(address_of(db, invitation_id, "connection", "heard_1"), data={"item_heard_1": "2"})
     assert page.status_code == 400 and "open too long" in page.get_data(as_text=True)
     assert stored(db, invitation_id) == SAVED
 
 
+# heard_1 and affection_1 are on connection's first page.
 BAD_POSTS = {
-    "above the scale": ({"item_heard_2": "5", "item_heard_1": "6"}, "heard_1"),
-    "not a number": ({"item_heard_2": "5", "item_heard_1": "four"}, "heard_1"),
-    "a decimal": ({"item_heard_2": "5", "item_heard_1": "4.0"}, "heard_1"),
-    "a huge number": ({"item_heard_2": "5", "item_heard_1": "9" * 5000}, "heard_1"),
+    "above the scale": ({"item_affection_1": "5", "item_heard_1": "6"}, "heard_1"),
+    "not a number": ({"item_affection_1": "5", "item_heard_1": "four"}, "heard_1"),
+    "a decimal": ({"item_affection_1": "5", "item_heard_1": "4.0"}, "heard_1"),
+    "a huge number": ({"item_affection_1": "5", "item_heard_1": "9" * 5000}, "heard_1"),
 }
 
 
 @pytest.mark.parametrize(("data", "bad_item"), BAD_POSTS.values(), ids=BAD_POSTS.keys())
 def test_page_post_with_a_bad_answer_saves_nothing_and_says_where(data, bad_item, jonah, db):
     browser, csrf, invitation_id = jonah
-    response = browser.post("/q/connection", data={"csrf_token": csrf, **data})
+    response = browser.post(address_of(db, invitation_id, "connection", bad_item), data={"csrf_token": csrf, **data})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert 'role="alert"' in page and "Please check the answers marked below." in page
-    # The message sits in the question's own fieldset, tied to it for screen readers.
-    fieldset = page[page.index(f'id="q-{bad_item}"') :]
-    fieldset = fieldset[: fieldset.index("</fieldset>")]
-    assert f'aria-describedby="q-{bad_item}-error"' in fieldset
+    # The message sits in the question's own fieldset, tied to it for screen readers, and the
+    # summary at the top links to that question by its number.
+    number = item_number(db, invitation_id, "connection", bad_item)
+    assert f'href="#item-{number}"' in page
+    fieldset = fieldset_of(page, bad_item)
+    assert f'id="item-{number}"' in fieldset
+    described_by = re.search(r'aria-describedby="([^"]*)"', fieldset)
+    assert described_by and f"item-{number}-error" in described_by.group(1).split()
+    assert f'id="item-{number}-error"' in fieldset
     assert "Please choose one of the answers shown." in fieldset
     # The good answer on the same page was not saved either: a page saves all or nothing.
     assert stored(db, invitation_id) == SAVED
@@ -166,7 +187,10 @@ def test_page_post_with_a_bad_answer_saves_nothing_and_says_where(data, bad_item
 )
 def test_page_post_with_bad_text_saves_nothing(text, message, jonah, db):
     browser, csrf, invitation_id = jonah
-    response = browser.post("/q/life_context", data={"csrf_token": csrf, "item_work": "2", "item_anything_else": text})
+    # new_child is on the page of the closing note: a page saves all or nothing.
+    address = address_of(db, invitation_id, "life_context", "anything_else")
+    assert address == address_of(db, invitation_id, "life_context", "new_child")
+    response = browser.post(address, data={"csrf_token": csrf, "item_new_child": "2", "item_anything_else": text})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert message in page and 'aria-invalid="true"' in page
@@ -175,24 +199,23 @@ def test_page_post_with_bad_text_saves_nothing(text, message, jonah, db):
 
 @pytest.mark.parametrize(
     "unknown",
-    [{"item_nope": "1"}, {"item_afraid": "4"}, {"item_nope": "1", "item_afraid": "4"}],
-    ids=["an item of no questionnaire", "another questionnaire's item", "both"],
+    [{"item_nope": "1"}, {"item_afraid": "4"}, {"item_heard_2": "3"}, {"item_nope": "1", "item_afraid": "4"}],
+    ids=["an item of no questionnaire", "another questionnaire's item", "an item of another page", "both"],
 )
 def test_page_post_naming_an_unknown_item_is_refused_whole_and_keeps_what_was_saved(unknown, jonah, db):
     browser, csrf, invitation_id = jonah
-    response = browser.post(
-        "/q/connection", data={"csrf_token": csrf, "item_heard_2": "2", "item_heard_1": "5", **unknown}
-    )
+    address = address_of(db, invitation_id, "connection", "heard_1")
+    assert address == address_of(db, invitation_id, "connection", "affection_1")
+    assert address != address_of(db, invitation_id, "connection", "heard_2")
+    response = browser.post(address, data={"csrf_token": csrf, "item_affection_1": "2", "item_heard_1": "5", **unknown})
     assert response.status_code == 400
     page = html.unescape(response.get_data(as_text=True))
     assert 'role="alert"' in page
     assert "This page sent an answer to a question that isn't on it, so nothing from this page was saved." in page
     assert "Your earlier answers are kept." in page
     # The page comes back with the answers as posted, ready to save again.
-    heard_2 = page[page.index('id="q-heard_2"') :]
-    assert re.search(r'<input checked[^>]*name="item_heard_2"[^>]*value="2"', heard_2[: heard_2.index("</fieldset>")])
-    heard_1 = page[page.index('id="q-heard_1"') :]
-    assert re.search(r'<input checked[^>]*name="item_heard_1"[^>]*value="5"', heard_1[: heard_1.index("</fieldset>")])
+    assert re.search(r'<input checked[^>]*name="item_affection_1"[^>]*value="2"', fieldset_of(page, "affection_1"))
+    assert re.search(r'<input checked[^>]*name="item_heard_1"[^>]*value="5"', fieldset_of(page, "heard_1"))
     # Nothing was saved from the page, and nothing saved before changed (heard_1 stays 4).
     assert stored(db, invitation_id) == SAVED
 
@@ -200,7 +223,8 @@ def test_page_post_naming_an_unknown_item_is_refused_whole_and_keeps_what_was_sa
 def test_other_fields_in_a_page_post_are_ignored(jonah, db):
     browser, csrf, invitation_id = jonah
     response = browser.post(
-        "/q/connection", data={"csrf_token": csrf, "item_heard_2": "2", "invitation_id": "7", "partner": "2"}
+        address_of(db, invitation_id, "connection", "heard_2"),
+        data={"csrf_token": csrf, "item_heard_2": "2", "invitation_id": "7", "partner": "2"},
     )
     assert response.status_code == 302
     assert stored(db, invitation_id) == {**SAVED, ("connection", "heard_2"): 2}
@@ -226,7 +250,8 @@ MALFORMED_MULTIPART = {
 @pytest.mark.parametrize(("content_type", "body"), MALFORMED_MULTIPART.values(), ids=MALFORMED_MULTIPART.keys())
 def test_a_malformed_page_post_says_it_could_not_be_read(content_type, body, jonah, db):
     browser, _, invitation_id = jonah
-    response = browser.post("/q/connection", data=body, headers={"Content-Type": content_type})
+    address = address_of(db, invitation_id, "connection", "heard_1")
+    response = browser.post(address, data=body, headers={"Content-Type": content_type})
     assert response.status_code == 400
     page = html.unescape(response.get_data(as_text=True))
     assert "We couldn't read what your browser sent. Nothing was changed" in page
@@ -237,19 +262,53 @@ def test_a_malformed_page_post_says_it_could_not_be_read(content_type, body, jon
 def test_a_well_formed_post_without_its_token_still_asks_for_a_reload(jonah, db):
     browser, _, invitation_id = jonah
     body = b'--x\r\nContent-Disposition: form-data; name="item_heard_1"\r\n\r\n2\r\n--x--\r\n'
-    response = browser.post("/q/connection", data=body, headers={"Content-Type": "multipart/form-data; boundary=x"})
+    address = address_of(db, invitation_id, "connection", "heard_1")
+    response = browser.post(address, data=body, headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert response.status_code == 400
     page = html.unescape(response.get_data(as_text=True))
     assert "open too long" in page and "couldn't read" not in page
     assert stored(db, invitation_id) == SAVED
 
 
-@pytest.mark.parametrize("instrument_id", ["nope", "checkin", "Connection", "connection%00", "safety.yaml"])
-def test_unknown_questionnaire_pages_are_404(instrument_id, jonah, db):
+# Questionnaires are addressed by place (the intake has 4; connection has 8 pages, life_context 2).
+UNKNOWN_PLACES = ["0", "5", "1/0", "1/9", "3/3", "4/3"]
+
+
+@pytest.mark.parametrize("place", UNKNOWN_PLACES)
+def test_unknown_questionnaire_pages_are_404(place, jonah, db):
     browser, csrf, invitation_id = jonah
-    response = browser.get(f"/q/{instrument_id}")
+    response = browser.get(f"/q/{place}")
     assert response.status_code == 404
     page = response.get_data(as_text=True)
     assert "We couldn't find that page" in page and 'href="/q"' in page and "/signin" not in page
-    assert browser.post(f"/q/{instrument_id}", data={"csrf_token": csrf, "item_heard_1": "1"}).status_code == 404
+    assert browser.post(f"/q/{place}", data={"csrf_token": csrf, "item_heard_1": "1"}).status_code == 404
     assert stored(db, invitation_id) == SAVED
+
+
+# The old addresses named a questionnaire by its id; no address does any more (nor a number
+# beyond what the database's ids can hold).
+OLD_ADDRESSES = [
+    "connection",
+    "nope",
+    "checkin",
+    "Connection",
+    "connection%00",
+    "safety.yaml",
+    "connection/1",
+    "9" * 30,
+]
+
+
+@pytest.mark.parametrize("address", OLD_ADDRESSES)
+def test_questionnaire_ids_are_no_address(address, jonah, db):
+    browser, csrf, invitation_id = jonah
+    assert browser.get(f"/q/{address}").status_code == 404
+    assert browser.post(f"/q/{address}", data={"csrf_token": csrf, "item_heard_1": "1"}).status_code == 404
+    assert stored(db, invitation_id) == SAVED
+
+
+@pytest.mark.parametrize("address", ["connection", "nope", "9" * 30])
+def test_old_addresses_get_the_partners_404_page(address, jonah):
+    browser, _, _ = jonah
+    page = browser.get(f"/q/{address}").get_data(as_text=True)
+    assert "We couldn't find that page" in page and 'href="/q"' in page and "/signin" not in page

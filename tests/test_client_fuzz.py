@@ -13,10 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_client import REGISTRY, autosave, invitation_of, open_link, page_csrf, stored
+from instruments import item_order, paginate
+from tests.test_client import REGISTRY, autosave, form_pages, invitation_of, open_link, page_address, page_csrf, stored
 
-ASSESSED = ("connection", "differentiation", "life_context", "safety")
+ASSESSED = ("connection", "differentiation", "life_context", "safety")  # the intake, in its order
 INSTRUMENTS = {i: REGISTRY.latest(i) for i in REGISTRY.ids()}
+# Each questionnaire's pages (item ids), as the partner's form shows them: the intake's
+# instruments are not shuffled, so every partner has the same pages (the test checks).
+PAGES = {i: paginate(INSTRUMENTS[i], item_order(INSTRUMENTS[i], seed="any")) for i in ASSESSED}
 ALL_ITEMS = sorted({item.id for inst in INSTRUMENTS.values() for item in inst.items})
 
 SHARED = settings(
@@ -119,8 +123,11 @@ def test_autosave_fuzz(body, partner, db):
     assert stored(db, invitation_id) == model
 
 
-def field_names(instrument_id: str) -> list[str]:
-    return [f"item_{item.id}" for item in INSTRUMENTS[instrument_id].items]
+def field_names(instrument_id: str, page: int | None = None) -> list[str]:
+    """The form fields of a questionnaire, or of one of its pages (1-based)."""
+    if page is None:
+        return [f"item_{item.id}" for item in INSTRUMENTS[instrument_id].items]
+    return [f"item_{item_id}" for item_id in PAGES[instrument_id][page - 1]]
 
 
 raw_values = (
@@ -133,13 +140,13 @@ page_names = st.sampled_from([name for i in ASSESSED for name in field_names(i)]
 ).filter(lambda name: name != "csrf_token")
 
 
-def expected_page(instrument_id: str, data: dict) -> tuple[bool, dict]:
+def expected_page(instrument_id: str, page: int, data: dict) -> tuple[bool, dict]:
     """(accepted, answers it saves) for a page post, from the definitions alone."""
     inst = INSTRUMENTS[instrument_id]
-    if any(name.startswith("item_") and name not in field_names(instrument_id) for name in data):
+    if any(name.startswith("item_") and name not in field_names(instrument_id, page) for name in data):
         return False, {}  # an answer to a question not on this page: the whole page is refused
     changes = {}
-    for item in inst.items:
+    for item in map(inst.item, PAGES[instrument_id][page - 1]):
         raw = data.get(f"item_{item.id}")
         if raw is None:
             continue
@@ -162,19 +169,24 @@ def expected_page(instrument_id: str, data: dict) -> tuple[bool, dict]:
 
 @st.composite
 def page_posts(draw):
-    """A questionnaire and a page post for it: mostly its own fields, with values at and around its scale."""
+    """A page of a questionnaire and a post for it: mostly that page's fields (then its
+    questionnaire's, which may be on other pages), with values at and around their scale."""
     instrument_id = draw(st.sampled_from(["connection", "life_context", "safety"]))
-    names = st.sampled_from(field_names(instrument_id)) | page_names
-    return instrument_id, draw(st.dictionaries(names, raw_values, max_size=5))
+    page = draw(st.integers(1, len(PAGES[instrument_id])))
+    names = st.sampled_from(field_names(instrument_id, page)) | st.sampled_from(field_names(instrument_id)) | page_names
+    return instrument_id, page, draw(st.dictionaries(names, raw_values, max_size=5))
 
 
 @settings(SHARED, max_examples=100)
 @given(post=page_posts())
 def test_page_post_fuzz(post, partner, db):
-    instrument_id, data = post
+    instrument_id, page, data = post
     browser, csrf, invitation_id, model = partner
-    response = browser.post(f"/q/{instrument_id}", data={**data, "csrf_token": csrf})
-    ok, changes = expected_page(instrument_id, data)
+    address, items = form_pages(db, invitation_id)[instrument_id][page - 1]
+    assert items == PAGES[instrument_id][page - 1]
+    assert address == page_address(ASSESSED.index(instrument_id) + 1, page)
+    response = browser.post(address, data={**data, "csrf_token": csrf})
+    ok, changes = expected_page(instrument_id, page, data)
     assert response.status_code == (302 if ok else 400), (data, response.status_code)
     for item_id, value in changes.items():
         apply(model, instrument_id, item_id, value)

@@ -162,3 +162,21 @@ def test_https_autosave_needs_a_same_origin_referer(referer, status, make_world,
     assert response.status_code == status, response.get_json()
     assert status == 200 or refused_for_csrf(response)
     assert bool(snapshot_diff(before, world.snapshot())) == (status == 200)
+
+
+def test_leave_this_page_needs_this_sessions_token(app, make_world):
+    """A partner's "Leave this page" ends their session only with that session's token (another
+    site cannot end it); the matrix's row, sent by a therapist, cannot tell whether it did."""
+    from clinic.models import DEFAULT_LEAVE_URL
+
+    world = make_world()
+    browser = world.browser("partner_a")
+    stranger = app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "10.250.0.9"
+    for token in (None, stranger.csrf_token()):
+        response = browser.post("/q/leave", data={"csrf_token": token} if token else {})
+        assert refused_for_csrf(response), response.status_code
+        assert browser.get("/q").status_code == 200, "the session ended without its token"
+    response = browser.post("/q/leave", data={"csrf_token": world.csrf("partner_a")})
+    assert response.status_code == 303 and response.location == DEFAULT_LEAVE_URL
+    assert browser.get("/q").status_code == 404

@@ -11,8 +11,31 @@ from clinic.models import Assessment, AuditEvent, Couple, CoupleStatus, Invitati
 from clinic.services import invitations
 from clinic.tokens import hash_token
 from tests.conftest import CSRF_META, login
+from tests.test_client import page_address, stored
 
 LINK = re.compile(r'value="(http://localhost/l/([A-Za-z0-9_\-]+))"')
+# The one page for a link opened fresh that no longer works (it says nothing about why).
+LINK_NOT_AVAILABLE = "This link isn't available"
+# What the pages of a session whose link ended say, by how it ended.
+ENDED_HEADINGS = {"reissue": "This link has been replaced", "revoke": "This link has been closed"}
+NOT_SENT = "Your answers have not been sent to your therapist."
+
+
+def assert_link_ended(response, heading: str, *, posted: bool = False) -> None:
+    """A partner page of a session whose link ended: 410, saying how, and that nothing was sent."""
+    page = response.get_data(as_text=True).replace("&#39;", "'")
+    assert response.status_code == 410, response.status_code
+    assert heading in page and NOT_SENT in page
+    assert ("Nothing you sent just now was saved." in page) == posted
+    assert LINK_NOT_AVAILABLE not in page
+
+
+def assert_link_not_available(response) -> None:
+    """The generic page for a link opened fresh that is unknown or ended."""
+    page = response.get_data(as_text=True).replace("&#39;", "'")
+    assert response.status_code == 404, response.status_code
+    assert LINK_NOT_AVAILABLE in page
+    assert not any(heading in page for heading in ENDED_HEADINGS.values())
 
 
 def start(client, couple, **overrides):
@@ -178,8 +201,10 @@ def test_reissue_kills_the_old_link_and_shows_the_new_once(
     assert new_token != tokens[1]
     assert len(smtp) == 1 and new_link in smtp[0].get_content()
 
-    assert make_client().get(f"/l/{tokens[1]}").status_code == 404  # the old link is dead
-    assert partner_browser.get("/q").status_code == 404  # and so is the session it opened
+    assert_link_not_available(make_client().get(f"/l/{tokens[1]}"))  # the old link is dead
+    # The session it opened takes nothing more, and says why, every time it is asked.
+    assert_link_ended(partner_browser.get("/q"), ENDED_HEADINGS["reissue"])
+    assert_link_ended(partner_browser.get(page_address(1)), ENDED_HEADINGS["reissue"])
     assert make_client().get(f"/l/{new_token}").status_code == 302
     db.session.expire_all()
     fresh = db.session.get(Invitation, invitation.id)
@@ -192,7 +217,7 @@ def test_revoke_stops_the_link(client, owner, make_couple, make_assessment, make
     invitation_id = db.session.scalar(sa.select(Invitation.id).where(Invitation.token_hash == hash_token(tokens[2])))
     login(client, owner)
     assert client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/revoke").status_code == 302
-    assert make_client().get(f"/l/{tokens[2]}").status_code == 404
+    assert_link_not_available(make_client().get(f"/l/{tokens[2]}"))
     assert make_client().get(f"/l/{tokens[1]}").status_code == 302
     assert "Revoked" in client.get(f"/couples/{couple.id}").get_data(as_text=True)
 
@@ -244,7 +269,7 @@ def emailed_token(message) -> str:
 
 def partner_can_answer(browser, csrf: str, value: int) -> bool:
     """The partner's session still loads its pages and saves an answer."""
-    if browser.get("/q").status_code != 200 or browser.get("/q/connection").status_code != 200:
+    if browser.get("/q").status_code != 200 or browser.get(page_address(1)).status_code != 200:
         return False
     response = browser.post(
         "/q/autosave",
@@ -308,15 +333,23 @@ def test_reminders_leave_the_partners_link_and_session_working_until_a_reissue_o
     else:
         assert client.post_form(f"/couples/{couple.id}/invitations/{invitation_id}/revoke").status_code == 302
     for token in (tokens[1], now_token, cron_token):
-        assert make_client().get(f"/l/{token}").status_code == 404
+        assert_link_not_available(make_client().get(f"/l/{token}"))
+    saved = stored(db, invitation_id)
     for browser, csrf in ((first, first_csrf), (second, second_csrf), (third, third_csrf)):
-        assert browser.get("/q").status_code == 404
+        # Each session's pages now say how the link ended (the session is kept for that alone).
+        assert_link_ended(browser.get("/q"), ENDED_HEADINGS[ending])
+        assert_link_ended(browser.get(page_address(1)), ENDED_HEADINGS[ending])
+        posted = browser.post(page_address(1), data={"csrf_token": csrf, "item_heard_1": "5"})
+        assert_link_ended(posted, ENDED_HEADINGS[ending], posted=True)
         response = browser.post(
             "/q/autosave",
             json={"instrument": "connection", "item": "heard_2", "value": 3},
             headers={"X-CSRFToken": csrf},
         )
-        assert response.status_code == 404
+        assert response.status_code == 410
+        assert "this answer was not saved" in response.get_json()["error"]
+        assert_link_ended(browser.get("/q/review"), ENDED_HEADINGS[ending])
+    assert stored(db, invitation_id) == saved  # nothing a session sent after the end was kept
     links_left = sa.select(sa.func.count()).where(InvitationLink.invitation_id == invitation_id)
     assert db.session.scalar(links_left) == 0
     if ending == "reissue":

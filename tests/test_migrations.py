@@ -110,3 +110,25 @@ def test_the_session_brief_migration_counts_each_couples_unreviewed_flags(empty_
         assert db.session.scalar(sa.select(Couple.unreviewed_flags).where(Couple.label == "N & T")) == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_leave_url_migration_gives_existing_practices_the_default_and_keeps_their_data(empty_database_url):
+    """b5d1e7f20c43 adds practice.leave_url ("Leave this page"): practices made before it get the
+    neutral default, and down and up again loses no row (a plain ADD/DROP COLUMN, no table copy)."""
+    from clinic.models import DEFAULT_LEAVE_URL, Practice
+
+    app = create_app(type("MigrationConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    tables = ("practice", "clinician", "couple", "invitation", "answer", "score")
+    with app.app_context():
+        upgrade()
+        assert app.test_cli_runner().invoke(args=["seed-demo"]).exit_code == 0
+        kept = {table: db.session.scalar(sa.text(f"SELECT count(*) FROM {table}")) for table in tables}
+        db.session.remove()
+        downgrade(revision="a4cc8384e981")  # before the column existed
+        assert "leave_url" not in {c["name"] for c in sa.inspect(db.engine).get_columns("practice")}
+        upgrade()
+        assert {table: db.session.scalar(sa.text(f"SELECT count(*) FROM {table}")) for table in tables} == kept
+        assert kept["practice"] > 0 and kept["answer"] > 0
+        assert set(db.session.scalars(sa.select(Practice.leave_url))) == {DEFAULT_LEAVE_URL}
+        db.session.remove()
+        db.engine.dispose()

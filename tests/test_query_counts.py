@@ -22,6 +22,7 @@ from clinic.models import Clinician, Couple, Partner, Practice
 from clinic.reports.context import build_context
 from clinic.results import load_couple_results
 from tests.conftest import CHECKIN, CSRF_META, PASSWORD, SAFETY_FLAGGED
+from tests.test_client import page_address
 
 COUPLE_LINK = re.compile(r'href="/couples/(\d+)"')
 CSRF_INPUTS = re.compile(r'name="csrf_token"[^>]*>|<meta name="csrf-token"[^>]*>')
@@ -239,8 +240,11 @@ def test_partner_pages_run_a_fixed_number_of_queries(
     autosave = {"instrument": "connection", "item": "heard_1", "value": 3}
     counts = {
         "welcome": len(statements_of(count_queries, lambda: browser.get("/q"))),
-        "instrument": len(statements_of(count_queries, lambda: browser.get("/q/connection"))),
-        "other instrument": len(statements_of(count_queries, lambda: browser.get("/q/differentiation"))),
+        "instrument": len(statements_of(count_queries, lambda: browser.get(page_address(1)))),
+        "later page": len(statements_of(count_queries, lambda: browser.get(page_address(1, 8)))),
+        "other instrument": len(statements_of(count_queries, lambda: browser.get(page_address(2)))),
+        # the safety questions, with the practice's crisis text
+        "safety page": len(statements_of(count_queries, lambda: browser.get(page_address(4, 2)))),
         "autosave": len(
             statements_of(
                 count_queries,
@@ -257,7 +261,15 @@ def test_partner_pages_run_a_fixed_number_of_queries(
     # the invitation with its couple, practice, therapist and partner; the partner's answers;
     # autosave: the conditional update of the invitation's row (checks the session's token and
     # that the link is open, returns the assessment's instruments), then the upsert of the answer
-    assert counts == {"welcome": 2, "instrument": 2, "other instrument": 2, "autosave": 2, "review": 2}
+    assert counts == {
+        "welcome": 2,
+        "instrument": 2,
+        "later page": 2,
+        "other instrument": 2,
+        "safety page": 2,
+        "autosave": 2,
+        "review": 2,
+    }
 
 
 def test_the_bulk_practice_answers_every_page_with_the_same_queries_as_a_small_one(
@@ -280,10 +292,13 @@ def test_partner_pages_never_read_the_therapists_credentials(
     make_practice, make_couple, make_assessment, make_client, count_queries
 ):
     owner = make_practice()
-    browser, _ = _partner_browser(owner, make_couple, make_assessment, make_client, couples=1, answered=3)
+    browser, csrf = _partner_browser(owner, make_couple, make_assessment, make_client, couples=1, answered=3)
     statements = []
-    for url in ("/q", "/q/connection", "/q/review"):
+    for url in ("/q", page_address(1), page_address(1, 8), page_address(4), "/q/review"):
         statements += statements_of(count_queries, lambda url=url: browser.get(url))
     assert statements and all("FROM invitation" in s or "FROM answer" in s for s in statements)
+    # "Leave this page" reads the practice's neutral site, and only that.
+    leave = statements_of(count_queries, lambda: browser.post("/q/leave", data={"csrf_token": csrf}), status=303)
+    assert len(leave) == 1 and "practice.leave_url" in leave[0]
     for secret in ("password_hash", "totp_secret", "prep_notes", "clinician.email"):
-        assert not any(secret in s for s in statements), secret
+        assert not any(secret in s for s in statements + leave), secret

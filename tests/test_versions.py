@@ -22,6 +22,7 @@ from clinic import catalog
 from clinic.models import Assessment
 from instruments.loader import DEFINITIONS
 from tests.conftest import login
+from tests.test_client import page_address
 from tests.test_couple_view import row, text_of
 
 HEADER = """\
@@ -145,10 +146,12 @@ def start(client, couple, occasion: str) -> dict[int, str]:
 
 
 def answer_through_the_page(browser, token: str, answers: dict[str, int]) -> str:
-    """Open the link, answer pulse on its page and send; returns the questionnaire page seen."""
+    """Open the link, answer pulse on its page (the only questionnaire, on one page) and send;
+    returns the questionnaire page seen."""
     assert browser.get(f"/l/{token}").location == "/q"
-    page = browser.get("/q/pulse").get_data(as_text=True)
-    response = browser.post_form("/q/pulse", {f"item_{k}": str(v) for k, v in answers.items()})
+    page = browser.get(page_address(1)).get_data(as_text=True)
+    assert "Page 1 of" not in page  # one page: no page count
+    response = browser.post_form(page_address(1), {f"item_{k}": str(v) for k, v in answers.items()})
     assert response.status_code == 302 and response.location == "/q/review"
     assert browser.post_form("/q/submit").location == "/q/done"
     return page
