@@ -120,6 +120,15 @@ def post_questionnaire(browser, db, invitation_id: int, instrument_id: str, answ
 CSRF_INPUT = re.compile(r'(<input[^>]*name="csrf_token"[^>]*value=")[^"]+(")')
 
 
+REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)">')
+
+
+def leaves_for(response) -> str | None:
+    """Where the answer to a post to /q/leave sends the browser at once (a refresh, no redirect)."""
+    found = REFRESH.search(response.get_data(as_text=True)) if response.status_code == 200 else None
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
 def body_without_csrf(response) -> str:
     """A page's HTML without its CSRF tokens (they differ from browser to browser)."""
     return CSRF_INPUT.sub(r"\1\2", CSRF_META.sub("", response.get_data(as_text=True)))

@@ -1,9 +1,12 @@
 """What the journeys share: a kept screenshot per step, keyboard-only movement, answering a
-questionnaire page by clicking labels or by keys, and the numbers the answers should give."""
+questionnaire page by clicking labels or by keys, what a partner's tab showed (titles, history,
+page heights), and the numbers the answers should give."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -69,13 +72,21 @@ class Journey:
         self.count = 0
 
     def step(
-        self, page: Page, label: str, *, scripts: bool = True, axe: bool = True, widths: tuple[int, ...] = (NARROW,)
+        self,
+        page: Page,
+        label: str,
+        *,
+        scripts: bool = True,
+        axe: bool = True,
+        widths: tuple[int, ...] = (NARROW,),
+        reach: Callable[[Page], None] | None = None,
     ) -> Path:
         """Keep a screenshot of the page and check it, then check (and keep) it again at each
         of `widths` (the narrowest phone by default). For a page without JavaScript
         (scripts=False), axe runs on the same address opened with scripts on, with the same
-        cookies; axe=False leaves axe out for a page another step has already put through it
-        in the same state (the layout is still checked)."""
+        cookies, or on the page `reach` brings that twin to (a page a post answered, such as a
+        refused send: the twin does the same); axe=False leaves axe out for a page another step
+        has already put through it in the same state (the layout is still checked)."""
         self.count += 1
         stem = f"{self.count:02d}-{label}"
         path = self.folder / f"{stem}.png"
@@ -91,7 +102,11 @@ class Journey:
             )
             try:
                 twin_page = twin.new_page()
-                twin_page.goto(page.url)
+                twin_page.set_default_timeout(10_000)
+                if reach is None:
+                    twin_page.goto(page.url)
+                else:
+                    reach(twin_page)
                 self.a11y.check(page, f"{self.name}/{stem}", axe_page=twin_page)
             finally:
                 twin.close()
@@ -189,19 +204,24 @@ def answer_by_keyboard(page: Page, item_ids: list[str], key: str, *, autosave: b
     ArrowDown the second (each is one change, so one autosave).
     """
     for item_id in item_ids:
-        tab_to(page, f'#q-{item_id} input[type="radio"]')
+        tab_to(page, f'{item(item_id)} input[type="radio"]')
         assert focused(page, "checked") is False, f"{item_id} already had an answer"
         assert focused(page, "value") == "1", f"Tab landed on answer {focused(page, 'value')} of {item_id}"
         press_saving(page, key, autosave=autosave)
-        assert page.locator(f'#q-{item_id} input[type="radio"]:checked').count() == 1
+        assert page.locator(f'{item(item_id)} input[type="radio"]:checked').count() == 1
 
 
 # --- the mouse ------------------------------------------------------------------------
 
 
+def item(item_id: str) -> str:
+    """The selector of one question on a questionnaire page (its anchor is item-<number>)."""
+    return f'.questionnaire [data-item="{item_id}"]'
+
+
 def choice_label(page: Page, item_id: str, answer: str) -> Locator:
     """The clickable label of one answer of one question (matched on its whole text)."""
-    return page.locator(f"#q-{item_id} label.choice").filter(has_text=re.compile(rf"^\s*{re.escape(answer)}\s*$"))
+    return page.locator(f"{item(item_id)} label.choice").filter(has_text=re.compile(rf"^\s*{re.escape(answer)}\s*$"))
 
 
 def answer_by_clicks(page: Page, answers: dict[str, str], *, autosave: bool = True) -> None:
@@ -231,6 +251,102 @@ def checked_values(page: Page) -> dict[str, str]:
                })"""
         )
     )
+
+
+def saved_out_of_sight(page: Page) -> list[str]:
+    """The questions that say an answer is saved but, to keep it private, not shown."""
+    return page.locator(".questionnaire fieldset[data-item]:has(p.saved-note)").evaluate_all(
+        "els => els.map(e => e.dataset.item)"
+    )
+
+
+# --- what a partner's tab showed ------------------------------------------------------------
+
+# How tall a partner page may be on the phone the issue names, in screens of its height.
+SCREENS = 3
+
+SHOWN = """
+() => ({
+  height: Math.max(document.documentElement.scrollHeight, document.body.scrollHeight),
+  width: document.documentElement.scrollWidth,
+  room: document.documentElement.clientWidth,
+})
+"""
+
+
+@dataclass
+class Seen:
+    url: str
+    title: str
+    height: int
+    width: int
+    room: int
+    viewport: dict
+    partner: bool  # one of the partner's pages (not the neutral site "Leave this page" goes to)
+
+
+class PartnerTabs:
+    """Everything a partner's tabs showed: every address each tab navigated to (every
+    redirect's end too), the title and size of each page looked at, and the tab's own history
+    as the browser keeps it (its entries' addresses and titles, read through the DevTools
+    protocol, so a page without JavaScript is read too). Call look() on each page shown and
+    before a tab is closed (its history goes with it)."""
+
+    def __init__(self) -> None:
+        self.visited: list[str] = []
+        self.seen: list[Seen] = []
+        self.history: list[tuple[str, str]] = []
+        self._cdp: dict[int, object] = {}
+
+    def watch(self, page: Page) -> Page:
+        page.on("framenavigated", lambda frame: self.visited.append(frame.url) if frame.parent_frame is None else None)
+        self._cdp[id(page)] = page.context.new_cdp_session(page)
+        return page
+
+    def entries(self, page: Page) -> list[dict]:
+        """The tab's history: [{url, title, …}], oldest first."""
+        return self._cdp[id(page)].send("Page.getNavigationHistory")["entries"]
+
+    def look(self, page: Page, *, partner: bool = True) -> Seen:
+        shown = page.evaluate(SHOWN)
+        size = dict(page.viewport_size)
+        seen = Seen(page.url, page.title(), shown["height"], shown["width"], shown["room"], size, partner)
+        self.seen.append(seen)
+        self.history += [(entry["url"], entry["title"]) for entry in self.entries(page)]
+        return seen
+
+    def write(self, path: Path) -> None:
+        """What was seen, page by page (kept beside the journey's screenshots)."""
+        lines = [f"{'height':>6} {'width':>5} {'viewport':>9}  title  address"]
+        lines += [
+            f"{s.height:>6} {s.width:>5} {s.viewport['width']:>4}x{s.viewport['height']:<4}  {s.title}  {s.url}"
+            + ("" if s.partner else "  (not a partner page)")
+            for s in self.seen
+        ]
+        lines += ["", "History entries (address, title):"]
+        lines += sorted({f"{url}  {title}" for url, title in self.history})
+        lines += ["", "Addresses navigated to:", *dict.fromkeys(self.visited)]
+        path.write_text("\n".join(lines) + "\n")
+
+    def never_say(self, word: str) -> None:
+        """No title and no address the tabs showed or kept in their history holds `word`."""
+        said = [url for url in self.visited if word in url.lower()]
+        said += [f"{s.title!r} at {s.url}" for s in self.seen if word in s.title.lower() or word in s.url.lower()]
+        said += [f"history: {title!r} at {url}" for url, title in self.history if word in (url + title).lower()]
+        assert self.visited and self.seen and self.history, "nothing was recorded"
+        assert not said, f"{word!r} in the partner's tab:\n" + "\n".join(sorted(set(said)))
+
+    def fit_the_phone(self, screens: int = SCREENS) -> None:
+        """Every partner page looked at is at most `screens` screens tall and does not scroll sideways."""
+        pages = [s for s in self.seen if s.partner]
+        too_tall = [
+            f"{s.url} ({s.title}): {s.height}px > {screens} x {s.viewport['height']}px"
+            for s in pages
+            if s.height > screens * s.viewport["height"]
+        ]
+        sideways = [f"{s.url} ({s.title}): {s.width}px wide in {s.room}px" for s in pages if s.width > s.room]
+        assert pages, "no partner page was looked at"
+        assert not too_tall + sideways, "partner pages that do not fit the phone:\n" + "\n".join(too_tall + sideways)
 
 
 # --- what the answers should score ----------------------------------------------------------

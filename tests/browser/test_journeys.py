@@ -1,7 +1,10 @@
 """The whole journey in Chromium against the real server: a therapist makes a couple and its
-links, each partner fills the questionnaires (one on a phone with the mouse, one with the
-keyboard alone and, for part of the way, without JavaScript), the therapist reads the
-comparison and downloads the report, and one partner's browser finds nothing of the other's.
+links, each partner fills the questionnaires page by page (one on a phone with the mouse, who
+leaves with "Leave this page" and comes back; one with the keyboard alone and, for part of the
+way, without JavaScript; one of a second couple without JavaScript on a small phone), the
+therapist reads the comparison and downloads the report, and one partner's browser finds
+nothing of the other's. Every partner tab is watched: no title or history entry may say
+"safety", and on the phone no page may be taller than three screens.
 
 The tests run in order and share the story they build (the couple, the links, the report).
 """
@@ -12,6 +15,7 @@ import email
 import email.policy
 import io
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,6 +28,7 @@ from tests.browser.a11y import focus_problem
 from tests.browser.conftest import DEMO, THERAPIST
 from tests.browser.journeys import (
     NARROW,
+    PartnerTabs,
     above_the_fold,
     answer_by_clicks,
     answer_by_keyboard,
@@ -32,6 +37,7 @@ from tests.browser.journeys import (
     choice_item_ids,
     expected_mean,
     focused,
+    saved_out_of_sight,
     tab_through,
     tab_to,
 )
@@ -60,6 +66,20 @@ LABEL_2 = "K & M"
 PARTNER_2A, PARTNER_2B = "Kit", "Morgan"
 C_CONNECTION = 4  # "Agree" to every connection question
 DATE = re.compile(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}")
+# The default intake as partners see it: each questionnaire's title and its number of pages.
+INTAKE = (("Feeling close", 8), ("Closeness and independence", 6), ("Life right now", 2), ("A few more questions", 2))
+INTAKE_QUESTIONS, INTAKE_MINUTES = 80, 19
+CONNECTION, DIFFERENTIATION, LIFE_CONTEXT, SAFETY = 1, 2, 3, 4  # their places in the intake
+# Where "Leave this page" goes: the therapist sets it in the practice's settings, and the
+# partners' browsers get a small neutral page from it (there is no internet here).
+LEAVE_URL = "https://weather.example/today"
+NEUTRAL_TITLE = "Weather today"
+NEUTRAL_PAGE = (
+    "<!doctype html><html lang='en'><meta name='viewport' content='width=device-width'>"
+    f"<title>{NEUTRAL_TITLE}</title><h1>{NEUTRAL_TITLE}</h1><p>Sunny.</p>"
+)
+SAVED_NOTE = "An answer is saved. To keep it private, it isn't shown. Choose again to replace it."
+CONFIRM_FIRST = "Please tick the box to send your answers with these questions unanswered, or go back to them."
 
 
 @dataclass
@@ -84,7 +104,32 @@ def story() -> Story:
 def _context(chromium: Browser, live_server, **kwargs) -> BrowserContext:
     context = chromium.new_context(base_url=live_server.url, **kwargs)
     context.set_default_timeout(10_000)
+    # The practice's neutral site, served here: "Leave this page" must land somewhere real.
+    context.route(
+        re.compile(r"^https://weather\.example/"),
+        lambda route: route.fulfill(status=200, content_type="text/html", body=NEUTRAL_PAGE),
+    )
     return context
+
+
+def _progress(number: int, page: int) -> str:
+    """What a questionnaire page says of where it is: "Questionnaire 1 of 4 · Page 2 of 8"."""
+    pages = INTAKE[number - 1][1]
+    where = f"Questionnaire {number} of {len(INTAKE)}"
+    return f"{where} · Page {page} of {pages}" if pages > 1 else where
+
+
+def _address(number: int, page: int) -> re.Pattern:
+    return re.compile(rf"/q/{number}$" if page == 1 else rf"/q/{number}/{page}$")
+
+
+def _on_page(page: Page, number: int, n: int) -> None:
+    """The partner is on page `n` of questionnaire `number`: its address, title and progress."""
+    title = INTAKE[number - 1][0]
+    expect(page).to_have_url(_address(number, n))
+    expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+    expect(page).to_have_title(f"{title} · Tandem")
+    expect(page.locator("#step-label")).to_have_text(_progress(number, n))
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +191,16 @@ def test_1_therapist_adds_a_couple_and_copies_both_links(therapist, live_server,
     expect(page.get_by_role("heading", name="No couples yet — add your first")).to_be_visible()
     expect(page).to_have_title("Couples · Tandem")
     steps.step(page, "dashboard-empty")
+
+    # Where "Leave this page" sends a partner is the practice's to choose (a neutral site).
+    page.get_by_role("link", name="Settings", exact=True).click()
+    leave_to = page.get_by_label(re.compile("Leave this page"))
+    leave_to.fill(LEAVE_URL)
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text("Settings saved.")).to_be_visible()
+    expect(leave_to).to_have_value(LEAVE_URL)
+    steps.step(page, "settings-leave-site")
+    page.get_by_role("link", name="Couples", exact=True).click()
 
     page.get_by_role("link", name="Add a couple").first.click()
     expect(page).to_have_title("Add a couple · Tandem")
@@ -217,80 +272,205 @@ def test_1_therapist_adds_a_couple_and_copies_both_links(therapist, live_server,
     story.done.add("links")
 
 
-# --- 2. partner A on a phone: half, close, reopen, answers kept, finish, send ---------------
+# --- 2. partner A on a phone: page by page, leaves, comes back, finish, send ----------------
+
+
+def _session_ended(context: BrowserContext, seconds: float = 5) -> None:
+    """This browser's partner session has ended: its pages answer "This link isn't available"."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = context.request.get("/q", max_redirects=0).status
+        if status == 404:
+            return
+        assert time.monotonic() < deadline, f"the partner session did not end: /q still answers {status}"
+        time.sleep(0.1)
+
+
+def _leave(page: Page, tabs: PartnerTabs) -> None:
+    """Press "Leave this page" (with JavaScript): the page and its place in the history become
+    the practice's neutral site, the partner session ends, and Back shows no questionnaire."""
+    before = page.evaluate("() => history.length")
+    left = page.url
+    page.get_by_role("button", name="Leave this page").click()
+    expect(page).to_have_url(LEAVE_URL)
+    expect(page).to_have_title(NEUTRAL_TITLE)
+    # The session is ended by a beacon sent as the page goes (Playwright reports it aborted
+    # with the page, but the browser delivers it): wait until the server no longer knows it.
+    _session_ended(page.context)
+    assert page.evaluate("() => history.length") == before, "leaving added a history entry"
+    kept = [entry["url"] for entry in tabs.entries(page)]
+    assert left not in kept and kept[-1] == LEAVE_URL, f"the questionnaire's history entry was kept: {kept}"
+    tabs.look(page, partner=False)
+    page.go_back()
+    expect(page.get_by_role("heading", name="This link isn't available", level=1)).to_be_visible()
+    expect(page.locator("fieldset[data-item]")).to_have_count(0)
+
+
+def _phone_page(steps, page: Page, tabs: PartnerTabs, label: str) -> None:
+    """A partner page on the phone: kept and checked (layout, axe), its way out in sight, and
+    its title, history and height recorded."""
+    steps.step(page, label)
+    above_the_fold(page, page.get_by_role("button", name="Leave this page"))
+    tabs.look(page)
 
 
 def test_2_partner_a_on_a_phone_comes_back_and_sends(partner_a, journey, story):
     story.needs("links")
     steps = journey("2-partner-a-phone")
-    page = partner_a.new_page()
+    tabs = PartnerTabs()
+    page = tabs.watch(partner_a.new_page())
     page.goto(story.links["A"])
     expect(page).to_have_url(re.compile(r"/q$"))  # the token leaves the address bar at once
     expect(page.get_by_role("heading", name=f"Hello, {PARTNER_A['name']}")).to_be_visible()
     expect(page).to_have_title("Your questionnaires · Tandem")
-    steps.step(page, "welcome")
-    page.get_by_role("link", name="Start").click()
+    # An honest welcome: how many questions, how long, and that it can wait; Start in sight.
+    welcome = page.locator("main")
+    expect(welcome).to_contain_text(f"asked you to answer {INTAKE_QUESTIONS} questions")
+    expect(welcome).to_contain_text(f"They take about {INTAKE_MINUTES} minutes in all.")
+    expect(welcome).to_contain_text("You can stop any time and come back with the same link")
+    expect(welcome).to_contain_text("Your partner sees none of them.")
+    above_the_fold(page, page.get_by_role("link", name="Start", exact=True))
+    _phone_page(steps, page, tabs, "welcome")
+    page.get_by_role("link", name="Start", exact=True).click()
 
-    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
-    expect(page.locator(".step-progress")).to_contain_text("Questionnaire 1 of 4")
+    # Feeling close, page by page: the first page whole, half of the second, then "Leave this page".
+    _on_page(page, CONNECTION, 1)
+    expect(page.locator("progress")).to_have_attribute("max", str(INTAKE_QUESTIONS))
+    first = choice_item_ids(page)
+    answer_by_clicks(page, dict.fromkeys(first, "Neither agree nor disagree"))
+    expect(page.locator("#save-status")).to_have_text("Saved")
+    _phone_page(steps, page, tabs, "connection-1")
+    page.get_by_role("button", name="Save and continue").click()
+    _on_page(page, CONNECTION, 2)
+    # Progress in all, as the page opens: the questions answered so far, of every questionnaire.
+    expect(page.locator("progress")).to_have_attribute("value", str(len(first)))
+    expect(page.locator(".time-left")).to_contain_text(f"{len(first)} of {INTAKE_QUESTIONS} questions answered")
     ids = choice_item_ids(page)
     half = ids[: len(ids) // 2]
     answer_by_clicks(page, dict.fromkeys(half, "Neither agree nor disagree"))
     expect(page.locator("#save-status")).to_have_text("Saved")
-    steps.step(page, "half-answered")
+    _phone_page(steps, page, tabs, "connection-2-half")
+    _leave(page, tabs)
+    _phone_page(steps, page, tabs, "back-after-leaving")
     page.close()
 
-    page = partner_a.new_page()
+    # The same link again: the answers were kept, and Continue opens the first page not finished.
+    page = tabs.watch(partner_a.new_page())
     page.goto(story.links["A"])
-    steps_list = page.locator("ol.steps li").first
-    expect(steps_list).to_contain_text(f"{len(half)} of {len(ids)} answered")
-    steps.step(page, "welcome-back")
-    page.get_by_role("link", name="Continue").click()
-    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    expect(page.locator("ol.steps li").first).to_contain_text(f"{len(first) + len(half)} of 38 answered")
+    expect(page.locator("main")).to_contain_text("You have about")
+    _phone_page(steps, page, tabs, "welcome-back")
+    page.get_by_role("link", name="Continue", exact=True).click()
+    _on_page(page, CONNECTION, 2)
     assert checked_values(page) == dict.fromkeys(half, str(A_CONNECTION)), "the answers given were not kept"
-    steps.step(page, "answers-kept")
+    _phone_page(steps, page, tabs, "answers-kept")
+    page.get_by_role("link", name="Previous page").click()
+    _on_page(page, CONNECTION, 1)
+    assert checked_values(page) == dict.fromkeys(first, str(A_CONNECTION)), "the first page's answers were not kept"
+    page.get_by_role("button", name="Save and continue").click()
+    _on_page(page, CONNECTION, 2)
     answer_by_clicks(page, dict.fromkeys(ids[len(half) :], "Neither agree nor disagree"))
     page.get_by_role("button", name="Save and continue").click()
 
-    expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
-    expect(page.locator(".step-progress")).to_contain_text("Questionnaire 2 of 4")
-    answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Slightly agree"))
-    steps.step(page, "differentiation")
-    page.get_by_role("button", name="Save and continue").click()
+    def every_page(number: int, start: int, answer: str, label: str) -> None:
+        """Answer every question of each page of a questionnaire from page `start` on, and save it."""
+        for n in range(start, INTAKE[number - 1][1] + 1):
+            _on_page(page, number, n)
+            answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), answer))
+            _phone_page(steps, page, tabs, f"{label}-{n}")
+            page.get_by_role("button", name="Save and continue").click()
 
-    expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
-    context_answers = dict.fromkeys(choice_item_ids(page), "Not happening")
-    context_answers["work"] = "Happening, weighing on me"
-    answer_by_clicks(page, context_answers)
-    page.get_by_label(re.compile("Anything else you'd like your therapist to know")).fill(NOTE_A)
-    steps.step(page, "life-context")
-    page.get_by_role("button", name="Save and continue").click()
+    every_page(CONNECTION, 3, "Neither agree nor disagree", "connection")
+    every_page(DIFFERENTIATION, 1, "Slightly agree", "differentiation")
 
-    expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
-    expect(page.get_by_role("complementary", name="If you need help now")).to_be_visible()
-    safety = dict.fromkeys(choice_item_ids(page), "Never")
-    safety["afraid"] = "Sometimes"  # a review-level flag, for the therapist only
-    answer_by_clicks(page, safety)
-    steps.step(page, "safety")
-    page.get_by_role("button", name="Save and review").click()
+    for n in (1, 2):
+        _on_page(page, LIFE_CONTEXT, n)
+        context_answers = dict.fromkeys(choice_item_ids(page), "Not happening")
+        if "work" in context_answers:
+            context_answers["work"] = "Happening, weighing on me"
+        answer_by_clicks(page, context_answers)
+        note = page.get_by_label(re.compile("Anything else you'd like your therapist to know"))
+        if note.count():
+            note.fill(NOTE_A)
+        _phone_page(steps, page, tabs, f"life-context-{n}")
+        page.get_by_role("button", name="Save and continue").click()
 
+    # The safety questions: a neutral title, the crisis lines beside them, answers by the mouse.
+    safety_ids: list[str] = []
+    for n in (1, 2):
+        _on_page(page, SAFETY, n)
+        crisis = page.get_by_role("complementary", name="If you need help now")
+        expect(crisis).to_be_visible()
+        expect(crisis.locator("li").first).to_be_visible()
+        on_page = choice_item_ids(page)
+        safety = dict.fromkeys(on_page, "Never")
+        if "afraid" in safety:
+            safety["afraid"] = "Sometimes"  # a review-level flag, for the therapist only
+        answer_by_clicks(page, safety)
+        safety_ids += on_page
+        _phone_page(steps, page, tabs, f"safety-{n}")
+        if n == 1:
+            page.get_by_role("button", name="Save and continue").click()
+    assert "afraid" in safety_ids
+    page.close()  # every answer is saved as it is chosen: closing the tab loses none
+
+    # The link opened again (on a shared phone, perhaps): the safety answers are not shown.
+    page = tabs.watch(partner_a.new_page())
+    page.goto(story.links["A"])
+    expect(page.locator("ol.steps li").nth(3)).to_contain_text("All answered")
+    page.get_by_role("link", name=INTAKE[SAFETY - 1][0]).click()
+    for n in (1, 2):
+        _on_page(page, SAFETY, n)
+        expect(page.locator('.questionnaire input[type="radio"]:checked')).to_have_count(0)
+        shown_saved = saved_out_of_sight(page)
+        assert shown_saved == choice_item_ids(page), f"not every saved answer says so: {shown_saved}"
+        expect(page.get_by_text(SAVED_NOTE).first).to_be_visible()
+        _phone_page(steps, page, tabs, f"safety-{n}-reopened")
+        # Saving a page without choosing again keeps the saved answers.
+        page.get_by_role("button", name="Save and review" if n == 2 else "Save and continue").click()
+
+    expect(page).to_have_url(re.compile(r"/q/review$"))
     expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
     expect(page.get_by_text("You have answered every question.")).to_be_visible()
-    steps.step(page, "review")
+    expect(page.locator("#confirm-box")).to_have_count(0)  # nothing unanswered: nothing to confirm
+    share = page.get_by_label("Yes, statements we both chose may appear in a summary for the two of us")
+    expect(share).not_to_be_checked()  # the default is no
+    _phone_page(steps, page, tabs, "review")
+    share.check()
     page.get_by_role("button", name="Send my answers").click()
     expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
-    steps.step(page, "done")
+    expect(page.locator("#sharing-now")).to_contain_text("You said yes")
+    _phone_page(steps, page, tabs, "done")
+    # The choice can still be changed after sending.
+    share = page.get_by_label("Yes, statements we both chose may appear in a summary for the two of us")
+    expect(share).to_be_checked()
+    share.uncheck()
+    page.get_by_role("button", name="Save my choice").click()
+    expect(page.get_by_text("Saved: no shared statements will appear in a summary for the two of you.")).to_be_visible()
+    expect(page.locator("#sharing-now")).to_contain_text("You said no")
+    _phone_page(steps, page, tabs, "done-sharing-changed")
     page.close()
     story.done.add("partner A")
+
+    # What the phone showed, page after page.
+    tabs.write(steps.folder / "pages.txt")
+    tabs.never_say("safety")
+    tabs.fit_the_phone()
 
 
 # --- 3. partner B with the keyboard only, and part of the way without JavaScript ------------
 
 
+def _save_by_keyboard(page: Page, button: str = "Save and continue") -> None:
+    tab_to(page, "button, input[type=submit]", text=button)
+    page.keyboard.press("Enter")
+
+
 def test_3_partner_b_with_the_keyboard_and_without_javascript(partner_b, chromium, live_server, journey, story):
     story.needs("links")
     steps = journey("3-partner-b-keyboard")
-    page = partner_b.new_page()
+    tabs = PartnerTabs()
+    page = tabs.watch(partner_b.new_page())
     page.goto(story.links["B"])
     expect(page.get_by_role("heading", name=f"Hello, {PARTNER_B['name']}")).to_be_visible()
     steps.step(page, "welcome")
@@ -300,18 +480,23 @@ def test_3_partner_b_with_the_keyboard_and_without_javascript(partner_b, chromiu
     expect(page.get_by_role("link", name="Skip to main content")).to_be_focused()
     tab_to(page, "a", text="Start")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    _on_page(page, CONNECTION, 1)
+    first = choice_item_ids(page)
+    answer_by_keyboard(page, first, "ArrowDown", autosave=True)
+    _save_by_keyboard(page)
+    _on_page(page, CONNECTION, 2)
     ids = choice_item_ids(page)
     half = ids[: len(ids) // 2]
     answer_by_keyboard(page, half, "ArrowDown", autosave=True)
     steps.step(page, "half-by-keyboard")
+    tabs.look(page)
     page.close()
 
-    page = partner_b.new_page()
+    page = tabs.watch(partner_b.new_page())
     page.goto(story.links["B"])
     tab_to(page, "a", text="Continue")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
+    _on_page(page, CONNECTION, 2)
     assert checked_values(page) == dict.fromkeys(half, str(B_CONNECTION)), "the answers given were not kept"
     answer_by_keyboard(page, ids[len(half) : len(half) + 1], "ArrowDown", autosave=True)
     # Shift+Tab goes back to the previous question, onto the answer chosen there.
@@ -319,20 +504,20 @@ def test_3_partner_b_with_the_keyboard_and_without_javascript(partner_b, chromiu
     assert focused(page, "name") == f"item_{half[-1]}" and focused(page, "checked") is True
     answer_by_keyboard(page, ids[len(half) + 1 :], "ArrowDown", autosave=True)
     steps.step(page, "connection-by-keyboard")
-    tab_to(page, "button, input[type=submit]", text="Save and continue")
-    page.keyboard.press("Enter")
-
-    expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
-    answer_by_keyboard(page, choice_item_ids(page), "ArrowDown", autosave=True)
-    tab_to(page, "button, input[type=submit]", text="Save and continue")
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
+    _save_by_keyboard(page)
+    for number, start in ((CONNECTION, 3), (DIFFERENTIATION, 1)):
+        for n in range(start, INTAKE[number - 1][1] + 1):
+            _on_page(page, number, n)
+            answer_by_keyboard(page, choice_item_ids(page), "ArrowDown", autosave=True)
+            _save_by_keyboard(page)
+    _on_page(page, LIFE_CONTEXT, 1)
+    tabs.look(page)
     page.close()
 
     # The same link without JavaScript: no autosave, and "Save and continue" posts the page.
     no_js = _context(chromium, live_server, viewport=DESKTOP, java_script_enabled=False)
     try:
-        page = no_js.new_page()
+        page = tabs.watch(no_js.new_page())
         autosaves = []
         page.on("request", lambda r: autosaves.append(r.url) if r.url.endswith("/q/autosave") else None)
         page.goto(story.links["B"])
@@ -340,46 +525,59 @@ def test_3_partner_b_with_the_keyboard_and_without_javascript(partner_b, chromiu
         steps.step(page, "welcome-no-javascript", scripts=False)
         tab_to(page, "a", text="Continue")
         page.keyboard.press("Enter")
-        expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
-        answer_by_keyboard(page, choice_item_ids(page), "ArrowDown", autosave=False)
-        expect(page.locator("#save-status")).to_have_text("")  # nothing saved behind the scenes
-        tab_to(page, "textarea")
-        page.keyboard.type(NOTE_B)
-        steps.step(page, "life-context-no-javascript", scripts=False)
-        tab_to(page, "input[type=submit]", text="Save and continue")
-        page.keyboard.press("Enter")
-        expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
-        safety_ids = choice_item_ids(page)
-        answer_by_keyboard(page, safety_ids[:4], "Space", autosave=False)
-        tab_to(page, "input[type=submit]", text="Save and finish later")
-        page.keyboard.press("Enter")
+        for n in (1, 2):
+            _on_page(page, LIFE_CONTEXT, n)
+            answer_by_keyboard(page, choice_item_ids(page), "ArrowDown", autosave=False)
+            expect(page.locator("#save-status")).to_have_text("")  # nothing saved behind the scenes
+            if page.locator(".questionnaire textarea").count():
+                tab_to(page, "textarea")
+                page.keyboard.type(NOTE_B)
+            steps.step(page, f"life-context-{n}-no-javascript", scripts=False)
+            tabs.look(page)
+            _save_by_keyboard(page)
+        _on_page(page, SAFETY, 1)
+        safety_first = choice_item_ids(page)
+        answer_by_keyboard(page, safety_first, "Space", autosave=False)
+        _save_by_keyboard(page, "Save and finish later")
         expect(page.get_by_text("Your answers are saved.")).to_be_visible()
         expect(page.locator("ol.steps li").nth(2)).to_contain_text("All answered")
-        expect(page.locator("ol.steps li").nth(3)).to_contain_text(f"4 of {len(safety_ids)} answered")
+        expect(page.locator("ol.steps li").nth(3)).to_contain_text(f"{len(safety_first)} of 8 answered")
         steps.step(page, "saved-for-later-no-javascript", scripts=False)
+        tabs.look(page)
         assert autosaves == [], "a page without JavaScript sent autosave requests"
     finally:
         no_js.close()
 
-    page = partner_b.new_page()
+    # Back with JavaScript: Continue opens the safety questions' second page; the first page's
+    # answers are saved but, opened again, not shown.
+    page = tabs.watch(partner_b.new_page())
     page.goto(story.links["B"])
     tab_to(page, "a", text="Continue")
     page.keyboard.press("Enter")
-    expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
-    assert checked_values(page) == dict.fromkeys(safety_ids[:4], "1")
-    answer_by_keyboard(page, safety_ids[4:], "Space", autosave=True)
-    steps.step(page, "safety-by-keyboard")
-    tab_to(page, "input[type=submit]", text="Save and review")
+    _on_page(page, SAFETY, 2)
+    tab_to(page, "a", text="Previous page")
     page.keyboard.press("Enter")
+    _on_page(page, SAFETY, 1)
+    assert checked_values(page) == {}, "a saved safety answer was shown again"
+    assert saved_out_of_sight(page) == safety_first
+    steps.step(page, "safety-saved-not-shown")
+    _save_by_keyboard(page)
+    _on_page(page, SAFETY, 2)
+    answer_by_keyboard(page, choice_item_ids(page), "Space", autosave=True)
+    steps.step(page, "safety-by-keyboard")
+    _save_by_keyboard(page, "Save and review")
     expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
     expect(page.get_by_text("You have answered every question.")).to_be_visible()
     steps.step(page, "review")
-    tab_to(page, "input[type=submit]", text="Send my answers")
-    page.keyboard.press("Enter")
+    _save_by_keyboard(page, "Send my answers")
     expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
+    expect(page.locator("#sharing-now")).to_contain_text("You said no")  # nobody ticked the box
     steps.step(page, "done")
+    tabs.look(page)
     page.close()
     story.done.add("partner B")
+    tabs.write(steps.folder / "pages.txt")
+    tabs.never_say("safety")
 
 
 # --- 3b. a partner of a second couple, on a small phone, all the way without JavaScript ------
@@ -412,68 +610,114 @@ def test_3b_a_partner_without_javascript_from_start_to_finish(therapist, chromiu
     page.get_by_role("button", name="Create links").click()
     card = page.locator("section.link-card", has=page.get_by_role("heading", name="Partner A"))
     link = card.get_by_label("Private link").input_value()
+    card_b = page.locator("section.link-card", has=page.get_by_role("heading", name="Partner B"))
+    story.links["2B"] = card_b.get_by_label("Private link").input_value()
+    story.done.add("second couple")
     page.close()
 
     autosaves: list[str] = []
+    tabs = PartnerTabs()
     context = _no_javascript(chromium, live_server)
     try:
-        page = context.new_page()
+        page = tabs.watch(context.new_page())
         _watch_autosaves(page, autosaves)
         page.goto(link)
         expect(page.get_by_role("heading", name=f"Hello, {PARTNER_2A}")).to_be_visible()
         steps.step(page, "welcome", scripts=False)
-        page.get_by_role("link", name="Start").click()
-        expect(page.get_by_role("heading", name="Connection and distance", level=1)).to_be_visible()
-        answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Agree"), autosave=False)
-        steps.step(page, "connection", scripts=False, axe=False)
-        page.get_by_role("button", name="Save and continue").click()
+        tabs.look(page)
+        page.get_by_role("link", name="Start", exact=True).click()
+        for n in range(1, INTAKE[CONNECTION - 1][1] + 1):
+            _on_page(page, CONNECTION, n)
+            answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Agree"), autosave=False)
+            steps.step(page, f"connection-{n}", scripts=False, axe=False)
+            tabs.look(page)
+            page.get_by_role("button", name="Save and continue").click()
 
-        expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
+        _on_page(page, DIFFERENTIATION, 1)
+        first = choice_item_ids(page)
+        answer_by_clicks(page, dict.fromkeys(first, "Slightly agree"), autosave=False)
+        page.get_by_role("button", name="Save and continue").click()
+        _on_page(page, DIFFERENTIATION, 2)
         ids = choice_item_ids(page)
         half = ids[: len(ids) // 2]
         answer_by_clicks(page, dict.fromkeys(half, "Slightly agree"), autosave=False)
         given = checked_values(page)
         assert sorted(given) == sorted(half)
-        steps.step(page, "differentiation-half", scripts=False, axe=False)
+        steps.step(page, "differentiation-2-half", scripts=False, axe=False)
         page.get_by_role("button", name="Save and finish later").click()
         expect(page.get_by_text("Your answers are saved.")).to_be_visible()
         steps.step(page, "saved-for-later", scripts=False, axe=False)
+        tabs.look(page)
     finally:
         context.close()  # the browser is closed: only what was posted can be kept
 
     context = _no_javascript(chromium, live_server)
     try:
-        page = context.new_page()
+        page = tabs.watch(context.new_page())
         _watch_autosaves(page, autosaves)
         page.goto(link)
         expect(page.locator("ol.steps li").nth(0)).to_contain_text("All answered")
-        expect(page.locator("ol.steps li").nth(1)).to_contain_text(f"{len(half)} of {len(ids)} answered")
+        expect(page.locator("ol.steps li").nth(1)).to_contain_text(f"{len(first) + len(half)} of 24 answered")
         steps.step(page, "welcome-back", scripts=False, axe=False)
-        page.get_by_role("link", name="Continue").click()
-        expect(page.get_by_role("heading", name="Differentiation of self", level=1)).to_be_visible()
+        tabs.look(page)
+        page.get_by_role("link", name="Continue", exact=True).click()
+        _on_page(page, DIFFERENTIATION, 2)
         assert checked_values(page) == given, "the answers posted before closing the browser were not kept"
         answer_by_clicks(page, dict.fromkeys(ids[len(half) :], "Slightly agree"), autosave=False)
         page.get_by_role("button", name="Save and continue").click()
+        for n in range(3, INTAKE[DIFFERENTIATION - 1][1] + 1):
+            _on_page(page, DIFFERENTIATION, n)
+            answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Slightly agree"), autosave=False)
+            tabs.look(page)
+            page.get_by_role("button", name="Save and continue").click()
 
-        expect(page.get_by_role("heading", name="Life right now", level=1)).to_be_visible()
-        answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Not happening"), autosave=False)
-        steps.step(page, "life-context", scripts=False, axe=False)
-        page.get_by_role("button", name="Save and continue").click()
+        # Life right now is skipped, page by page: a questionnaire left unanswered.
+        for n in (1, 2):
+            _on_page(page, LIFE_CONTEXT, n)
+            steps.step(page, f"life-context-{n}-skipped", scripts=False, axe=False)
+            tabs.look(page)
+            page.get_by_role("button", name="Save and continue").click()
 
-        expect(page.get_by_role("heading", name="Safety check", level=1)).to_be_visible()
-        answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Never"), autosave=False)
-        steps.step(page, "safety", scripts=False, axe=False)
-        page.get_by_role("button", name="Save and review").click()
+        for n in (1, 2):
+            _on_page(page, SAFETY, n)
+            expect(page.get_by_role("complementary", name="If you need help now")).to_be_visible()
+            answer_by_clicks(page, dict.fromkeys(choice_item_ids(page), "Never"), autosave=False)
+            steps.step(page, f"safety-{n}", scripts=False, axe=False)
+            tabs.look(page)
+            page.get_by_role("button", name="Save and review" if n == 2 else "Save and continue").click()
 
+        # A second look before sending: more than a third of a questionnaire is unanswered.
         expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
-        expect(page.get_by_text("You have answered every question.")).to_be_visible()
-        steps.step(page, "review", scripts=False)
+        expect(page.get_by_text(re.compile(r"questions are still unanswered"))).to_be_visible()
+        confirm_box = page.locator("#confirm-box")
+        expect(confirm_box).to_contain_text(INTAKE[LIFE_CONTEXT - 1][0])
+        confirm = page.get_by_label("Send my answers with these questions unanswered")
+        expect(confirm).not_to_be_checked()
+        steps.step(page, "review-confirm", scripts=False)
+        tabs.look(page)
+
+        def send_unconfirmed(twin: Page) -> None:
+            twin.goto(live_server.url + "/q/review")  # the twin has no base URL
+            twin.get_by_role("button", name="Send my answers").click()
+            expect(twin.get_by_text(CONFIRM_FIRST)).to_be_visible()
+
+        page.get_by_role("button", name="Send my answers").click()
+        expect(page.get_by_text(CONFIRM_FIRST)).to_be_visible()  # nothing was sent
+        expect(page.get_by_role("heading", name="Check and send", level=1)).to_be_visible()
+        expect(confirm).to_have_attribute("aria-invalid", "true")
+        steps.step(page, "review-confirm-refused", scripts=False, reach=send_unconfirmed)
+        tabs.look(page)
+        confirm.check()
         page.get_by_role("button", name="Send my answers").click()
         expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
         steps.step(page, "done", scripts=False)
+        tabs.look(page)
+
     finally:
         context.close()
     assert autosaves == [], "a page without JavaScript sent autosave requests"
+    tabs.write(steps.folder / "pages.txt")
+    tabs.never_say("safety")
 
     # The therapist sees the submission, and the results of the one partner who sent.
     page = therapist.new_page()
@@ -494,6 +738,29 @@ def test_3b_a_partner_without_javascript_from_start_to_finish(therapist, chromiu
     )
     steps.step(page, "therapist-sees-submission", widths=(LAPTOP_WIDTH, PHONE["width"], NARROW))
     page.close()
+
+
+def test_3c_leave_this_page_without_javascript(chromium, live_server, journey, story):
+    """Without JavaScript, "Leave this page" is a plain form: it ends the partner session and goes
+    to the practice's neutral site, and Back finds no questionnaire."""
+    story.needs("second couple")
+    steps = journey("3c-leave-without-javascript")
+    context = _no_javascript(chromium, live_server)
+    try:
+        page = context.new_page()
+        page.goto(story.links["2B"])
+        page.get_by_role("link", name="Start", exact=True).click()
+        _on_page(page, CONNECTION, 1)
+        page.get_by_role("button", name="Leave this page").click()
+        expect(page).to_have_url(LEAVE_URL)
+        expect(page).to_have_title(NEUTRAL_TITLE)
+        _session_ended(context)
+        page.go_back()
+        expect(page.get_by_role("heading", name="This link isn't available", level=1)).to_be_visible()
+        expect(page.locator("fieldset[data-item]")).to_have_count(0)
+        steps.step(page, "back-after-leaving", scripts=False, axe=False)
+    finally:
+        context.close()
 
 
 # --- 4. the therapist: comparison, safety flag, notes, report, PDF --------------------------
@@ -664,11 +931,15 @@ def test_5_partner_a_sees_nothing_of_the_others(partner_a, journey, story):
         assert "pdf" not in response.headers.get("content-type", "")
         assert "json" not in response.headers.get("content-type", "")
     # The partner pages' own addresses show this browser's own (sent) answers only: the thank-you page.
-    for path in ("/q", "/q/connection", "/q/review", "/q/done"):
+    for path in ("/q", "/q/1", "/q/4/2", "/q/review", "/q/done"):
         page.goto(path)
         expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()
         _assert_shows_nothing_of_theirs(page)
     steps.step(page, "own-done-page")
+    # A questionnaire is addressed by its place, never by its name.
+    response = page.goto("/q/connection")
+    assert response.status == 404, f"/q/connection answered {response.status}"
+    _assert_shows_nothing_of_theirs(page)
     # Partner B's link: B has sent their answers, so it shows only a thank-you with no name.
     page.goto(story.links["B"])
     expect(page.get_by_role("heading", name="You're done — thank you")).to_be_visible()

@@ -334,12 +334,14 @@ def sharing():
 
 @bp.post("/q/leave")
 def leave():
-    """Leave this page, without JavaScript: end the partner session and go to the practice's
-    neutral site. (With JavaScript the page sends this in the background and replaces itself,
-    and its history entry, with that site.)"""
+    """Leave this page: end the partner session and go to the practice's neutral site.
+
+    With JavaScript the page sends this in the background and replaces itself, and its history
+    entry, with that site. Without, the browser shows the answer: a page that refreshes to that
+    site at once (a redirect would be blocked: the pages' forms may post only to this site)."""
     target = partner_session.leave_url()
     partner_session.end()
-    return redirect(target, 303)
+    return render_template("client/leaving.html", target=target)
 
 
 # Errors inside the partner's pages get the partner's layout (no therapist sign-in link)
