@@ -20,7 +20,6 @@ from clinic.db_types import utcnow
 from clinic.extensions import db
 from clinic.models import DEFAULT_LEAVE_URL, Assessment, Clinician, Couple, Invitation, Practice
 from clinic.services import invitations
-from clinic.services.invitations import link_is_live
 from clinic.tokens import hash_token
 
 SESSION_KEY = "partner"
@@ -84,7 +83,7 @@ def ending(invitation_id: int, token_hash: str) -> str | None:
     live, was sent, or no such invitation exists)."""
     row = db.session.execute(
         sa.select(
-            Invitation.submitted_at, Invitation.revoked_at, Invitation.expires_at, link_is_live(token_hash)
+            Invitation.submitted_at, Invitation.revoked_at, Invitation.expires_at, invitations.link_is_live(token_hash)
         ).where(Invitation.id == invitation_id)
     ).first()
     if row is None or row.submitted_at is not None:
