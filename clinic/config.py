@@ -114,6 +114,11 @@ class Config:
     # sets RATELIMIT_STORAGE_URI from it unless a config names another storage).
     REDIS_URL = os.environ.get("REDIS_URL", "")
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis is an optimisation, not a dependency of signing in or opening a link: while it is
+    # unreachable, each process counts in its own memory (Flask-Limiter logs a warning) and goes
+    # back to Redis once it answers again.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     # Opening partner links: enough for a household, too few to guess a 256-bit token.
     LINK_OPEN_LIMIT = os.environ.get("LINK_OPEN_LIMIT", "20 per minute;200 per day")
     # Per address, on the sign-in and second-factor forms, on clinicians' one-time links

@@ -274,3 +274,23 @@ def test_with_redis_every_worker_process_counts_against_one_limit(tmp_path):
         assert Redis.from_url(url).keys("LIMITS*")
     finally:
         Redis.from_url(url).flushdb()
+
+
+def test_without_redis_sign_in_still_works_and_each_process_counts_alone(tmp_path):
+    """Redis unreachable (nothing listens on the port): signing in answers as usual, never 500,
+    and the limit still holds, counted in the process's memory."""
+    import subprocess
+    import sys
+
+    unreachable = "redis://127.0.0.1:1/0"
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER, "sqlite:///" + str(tmp_path / "alone.db"), unreachable, str(tmp_path), "11"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = done.stdout.split()
+    assert printed[0] == unreachable  # Redis is configured, and down
+    assert printed[1:] == ["200"] * 10 + ["429"]
