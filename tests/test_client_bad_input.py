@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from clinic.blueprints.client.routes import AUTOSAVE_MAX_BYTES
 from tests.test_client import address_of, autosave, form_pages, invitation_of, open_link, page_csrf, stored
 
 
@@ -124,7 +125,7 @@ def test_autosave_wants_json(jonah, db):
     ("size", "page_message"),
     [
         # A page post of this size is read, and its answer is over the item's own limit.
-        (20 * 1024, "Please shorten this answer to 500 characters or fewer."),
+        (AUTOSAVE_MAX_BYTES + 4 * 1024, "Please shorten this answer to 500 characters or fewer."),
         (300 * 1024, "That was more than an answer can hold. Nothing was changed."),
     ],
     ids=["over the autosave limit", "over the app's limit"],

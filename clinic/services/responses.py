@@ -297,16 +297,18 @@ def save_answers(
     db.session.flush()
 
 
-def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: str, value: AnswerValue) -> None:
-    """Save one answer for the partner session that holds (invitation id, token hash): the hot
-    path of a partner's form, in two statements (touch the link's row, upsert the answer), and
-    a third when the couple's last activity is more than ACTIVITY_STEP old.
+def autosave(invitation_id: int, token_hash: str, answers: Sequence[tuple[str, str, AnswerValue]]) -> None:
+    """Save answers as they are chosen, for the partner session that holds (invitation id, token
+    hash): the hot path of a partner's form. One answer or a batch (what a page held while the
+    network was away), all or nothing, in two statements (touch the link's row, upsert the
+    answers) plus one per questionnaire with cleared answers, and one more when the couple's last
+    activity is more than ACTIVITY_STEP old. Within a batch the last answer to an item wins.
 
     The touch is conditional on the link that opened the session still being one of the
     invitation's (a reminder's further link leaves it so) and the link still taking answers,
     and it locks the row like save_answers does. Raises LinkNotOpen when it is not (nothing
-    written), and AnswerError for an answer the questionnaire cannot take (the caller rolls
-    back the touch).
+    written), and AnswerError for any answer the questionnaire cannot take (nothing of the
+    batch written: the caller rolls back the touch).
     """
     now = utcnow()
     of_assessment = _assessment.c.id == _invitation.c.assessment_id
@@ -335,10 +337,18 @@ def autosave(invitation_id: int, token_hash: str, instrument_id: str, item_id: s
         raise LinkNotOpen
     instruments, couple_id, started_at, couple_activity = touched
     versions = {str(key): int(version) for key, version in instruments}
-    if instrument_id not in versions:
-        raise UnknownInstrument(f"{instrument_id!r} is not one of these questionnaires")
-    instrument = catalog.instrument(instrument_id, versions[instrument_id])
-    _write(invitation_id, instrument, _normalise(instrument, {item_id: value}), now)
+    by_instrument: dict[str, dict[str, AnswerValue]] = {}
+    for instrument_id, item_id, value in answers:
+        if instrument_id not in versions:
+            raise UnknownInstrument(f"{instrument_id!r} is not one of these questionnaires")
+        by_instrument.setdefault(instrument_id, {})[item_id] = value
+    # Every answer is checked before any is written: a bad one in a batch saves none.
+    checked = []
+    for instrument_id, given in sorted(by_instrument.items()):
+        instrument = catalog.instrument(instrument_id, versions[instrument_id])
+        checked.append((instrument, _normalise(instrument, given)))
+    for instrument, cleaned in checked:
+        _write(invitation_id, instrument, cleaned, now)
     if started_at == now:  # this save started the questionnaires: the dashboard says "in progress"
         refresh_status(db.session.get(Couple, couple_id))
     elif _activity_is_stale(couple_activity, now):  # a third statement every few minutes at most

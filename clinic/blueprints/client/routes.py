@@ -23,8 +23,10 @@ from clinic.models import Invitation
 from clinic.services import responses
 from instruments import AnswerError
 
-# An autosave body is one answer; the longest text answer is a few thousand bytes.
-AUTOSAVE_MAX_BYTES = 16 * 1024
+# An autosave body is one answer, or the answers a page held while the network was away (a page
+# has at most ten questions; a text answer is a few thousand bytes).
+AUTOSAVE_MAX_BYTES = 64 * 1024
+AUTOSAVE_MAX_ANSWERS = 50
 AUTOSAVE_KEYS = {"instrument", "item", "value"}
 TOO_LARGE = "That was more than an answer can hold. Nothing was changed."
 UNREADABLE = (
@@ -95,7 +97,9 @@ def _ended_page():
 @pass_context
 def leave_site(context) -> str:
     """Where this page's "Leave this page" goes: the practice's neutral site (the default on a page
-    that knows no practice)."""
+    that knows no practice, or a page that must not touch the database: `leave_to`)."""
+    if context.get("leave_to"):
+        return context["leave_to"]
     practice = context.get("practice")
     return practice.leave_url if practice is not None else partner_session.leave_url()
 
@@ -214,8 +218,18 @@ def _json_error(message: str, status: int):
     return {"error": message}, status
 
 
-def _read_autosave() -> dict:
-    """The autosave body as a dict with exactly our keys, or a 400 (JSON, see bad_request)."""
+def _answer_of(entry) -> tuple[str, str, object]:
+    """One {instrument, item, value} as a tuple, or a 400 (JSON, see bad_request)."""
+    if not isinstance(entry, dict) or set(entry) != AUTOSAVE_KEYS:
+        abort(400, 'Send {"instrument": …, "item": …, "value": …} and nothing else.')
+    if not isinstance(entry["instrument"], str) or not isinstance(entry["item"], str):
+        abort(400, "The questionnaire and the question are named by their ids, as text.")
+    return entry["instrument"], entry["item"], entry["value"]
+
+
+def _read_autosave() -> list[tuple[str, str, object]]:
+    """The answers an autosave body carries: one {instrument, item, value}, or
+    {"answers": [{instrument, item, value}, …]}; anything else is a 400 (JSON, see bad_request)."""
     if request.content_length is None or request.content_length > AUTOSAVE_MAX_BYTES:
         abort(400, TOO_LARGE)
     if not request.is_json:
@@ -226,16 +240,19 @@ def _read_autosave() -> dict:
         payload = json.loads(request.get_data(cache=False))
     except (ValueError, RecursionError):
         abort(400, "The answer could not be read.")
-    if not isinstance(payload, dict) or set(payload) != AUTOSAVE_KEYS:
-        abort(400, 'Send {"instrument": …, "item": …, "value": …} and nothing else.')
-    if not isinstance(payload["instrument"], str) or not isinstance(payload["item"], str):
-        abort(400, "The questionnaire and the question are named by their ids, as text.")
-    return payload
+    if isinstance(payload, dict) and set(payload) == {"answers"}:
+        batch = payload["answers"]
+        if not isinstance(batch, list) or not 1 <= len(batch) <= AUTOSAVE_MAX_ANSWERS:
+            abort(400, f"Send between 1 and {AUTOSAVE_MAX_ANSWERS} answers at a time.")
+        return [_answer_of(entry) for entry in batch]
+    return [_answer_of(payload)]
 
 
 @bp.post("/q/autosave")
 def autosave():
-    """Save one answer as it is chosen (JSON {instrument, item, value}; null or "" clears it).
+    """Save answers as they are chosen: JSON {instrument, item, value}, or several at once as
+    {"answers": [...]} (what a page kept while the network was away). All or nothing: one answer
+    the questionnaire cannot take saves none of the batch. null or "" clears an answer.
 
     The hot path: the session's link is checked and touched by the same statement that
     locks it (responses.autosave); only a link that no longer takes answers costs more.
@@ -243,9 +260,9 @@ def autosave():
     link = partner_session.held()
     if link is None:
         abort(partner_session.link_not_valid())
-    payload = _read_autosave()
+    answers = _read_autosave()
     try:
-        responses.autosave(*link, payload["instrument"], payload["item"], payload["value"])
+        responses.autosave(*link, answers)
     except responses.LinkNotOpen:
         db.session.rollback()
         # Replaced, revoked or run out: say which (the page shows it); sent in another tab: 409.
@@ -258,7 +275,8 @@ def autosave():
         return _json_error("This link is no longer open.", 404)
     except AnswerError as problem:
         db.session.rollback()
-        return _json_error(f"That answer could not be saved: {problem}", 400)
+        message = "That answer" if len(answers) == 1 else "These answers"
+        return _json_error(f"{message} could not be saved: {problem}", 400)
     db.session.commit()
     return {"saved": True}
 
