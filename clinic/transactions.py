@@ -14,6 +14,8 @@ whatever a request did not commit itself is never committed for it.
 
 from __future__ import annotations
 
+import contextlib
+
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -49,7 +51,9 @@ def finish(exc: BaseException | None) -> None:
     try:
         session.commit()
     except sa.exc.SQLAlchemyError:
-        session.rollback()
+        # The page was served; a connection that died since must not turn it into a 500.
+        with contextlib.suppress(sa.exc.SQLAlchemyError):
+            session.rollback()
 
 
 def init_app(app: Flask) -> None:
