@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import timedelta
 
@@ -152,7 +153,9 @@ def send_reminders_command():
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests and cron).")
 @with_appcontext
 def report_worker_command(burst):
-    """Render queued session-prep reports (needs REDIS_URL; run as many as you like, anywhere)."""
+    """Render queued session-prep reports (needs REDIS_URL; run as many as you like, anywhere).
+
+    As it starts, it marks reports whose job died with an earlier worker as failed."""
     redis_url = current_app.config.get("REDIS_URL")
     if not redis_url:
         raise click.ClickException("REDIS_URL is not set: without it reports render inside the web app.")
@@ -164,6 +167,28 @@ def report_worker_command(burst):
 
     worker = ReportWorker([current_app.config["REPORT_QUEUE"]], connection=Redis.from_url(redis_url))
     worker.work(burst=burst, logging_level="WARNING")
+
+
+@click.command("sweep-reports")
+@with_appcontext
+def sweep_reports_command():
+    """Mark reports whose job died (queued or rendering past REPORT_JOB_TIMEOUT) as failed (run daily from cron).
+
+    Their pages then offer "Try again" without anyone having to open them first. A report a
+    worker finished meanwhile keeps its PDF. The output is a count only.
+    """
+    from clinic.reports.jobs import sweep_stale_reports
+
+    try:
+        swept = sweep_stale_reports()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError):
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # a dead connection may refuse even this
+            db.session.rollback()
+        _fail("The database could not be reached: no report was changed. The next run tries again.")
+    if swept:
+        click.echo(f"Marked {swept} stuck report{'s' if swept != 1 else ''} as failed; their pages offer Try again.")
+    else:
+        click.echo("No stuck reports.")
 
 
 @click.command("rotate-keys")
@@ -251,4 +276,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(audit_cli)
     app.cli.add_command(instruments_cli)
     app.cli.add_command(report_worker_command)
+    app.cli.add_command(sweep_reports_command)
     app.cli.add_command(rotate_keys_command)

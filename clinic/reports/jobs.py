@@ -7,21 +7,27 @@ once, before the worker forks a process per job. Without REDIS_URL, a small
 in-process thread pool runs them, so the SQLite default needs nothing more.
 Either way the request only writes a row and returns.
 
+Redis is an optimisation, not a dependency: when it refuses a job, the in-process
+pool renders that report instead. Only a report neither can take (the web process
+shutting down) is marked failed at once, and its page says it could not be queued.
+
 A job can be lost without running its own error handling: RQ kills a work horse
 that outlives its timeout, the kernel kills one that runs out of memory, a web
-restart drops the in-process pool's queue, Redis can be down when the request
-queues it. So a row waiting longer than REPORT_JOB_TIMEOUT counts as failed (and
-asking again makes a new job), RQ's failure callback and the worker's
-killed-horse hook mark the row failed, and a job that cannot be queued is
-marked failed at once.
+restart drops the in-process pool's queue. So a row waiting longer than
+REPORT_JOB_TIMEOUT counts as failed (and asking again makes a new job), RQ's
+failure callback and the worker's killed-horse hook mark the row failed, and
+sweep_stale_reports() marks every such row failed without anyone opening it: a
+report worker runs it as it starts, and `flask --app wsgi sweep-reports` daily.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -44,6 +50,7 @@ PENDING = (ReportStatus.QUEUED, ReportStatus.RENDERING)
 # A web request waits this long, at most, to reach Redis.
 REDIS_TIMEOUT = 5
 _local_pool: ThreadPoolExecutor | None = None
+_local_pool_lock = threading.Lock()
 # The app a ReportWorker loaded in its parent process; its forked jobs inherit it.
 _worker_app: Flask | None = None
 
@@ -126,34 +133,62 @@ def request_report(couple: Couple, *, kind: ReportKind, appendix: bool, note: st
 
 
 def enqueue(report_id: int) -> bool:
-    """Hand a committed report row to the queue (RQ with Redis, else the local pool).
+    """Hand a committed report row to the queue: RQ with Redis, else the in-process pool.
 
-    False if it could not be queued: the row is then marked failed (the caller
-    commits), so the page offers to try again instead of preparing forever."""
+    Redis refusing the job (down, unreachable, out of memory) does not fail the report:
+    the in-process pool renders it instead, with one warning in the log. False only if
+    neither could take it (the pool refuses work while the process shuts down): the row
+    is then marked failed (the caller commits), so the page says it could not be queued
+    and offers to try again instead of preparing forever."""
     app = current_app._get_current_object()
+    redis_refused = None
+    if app.config.get("REDIS_URL"):
+        try:
+            _enqueue_rq(app, report_id)
+            return True
+        except (RedisError, OSError) as exc:
+            # Even a job Redis did store before the connection dropped is safe to hand on:
+            # render_report claims the row, so only one of the two ever renders it.
+            redis_refused = type(exc).__name__
     try:
-        if app.config.get("REDIS_URL"):
-            with Redis.from_url(
-                app.config["REDIS_URL"], socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
-            ) as connection:
-                Queue(app.config["REPORT_QUEUE"], connection=connection).enqueue(
-                    JOB_PATH,
-                    report_id,
-                    job_timeout=app.config["REPORT_JOB_TIMEOUT"],
-                    result_ttl=0,
-                    on_failure=Callback(report_job_failed),
-                )
-        else:
-            global _local_pool
-            if _local_pool is None:
-                _local_pool = ThreadPoolExecutor(max_workers=app.config["REPORT_THREADS"], thread_name_prefix="report")
-            _local_pool.submit(_run_in_app, app, report_id)
-    except (RedisError, OSError, RuntimeError) as exc:
-        # RuntimeError: the local pool refuses work while the process shuts down.
-        log.warning("report %s could not be queued: %s", report_id, type(exc).__name__)
+        _submit_local(app, report_id)
+    except RuntimeError as exc:
+        # The report id and exception classes only: never a name or the URL (it may hold a password).
+        log.warning(
+            "report %s could not be queued: %s%s",
+            report_id,
+            type(exc).__name__,
+            f" (Redis refused it first: {redis_refused})" if redis_refused else "",
+        )
         mark_failed(report_id)
         return False
+    if redis_refused:
+        log.warning("report %s: Redis refused the job (%s); rendering it in this process", report_id, redis_refused)
     return True
+
+
+def _enqueue_rq(app: Flask, report_id: int) -> None:
+    with Redis.from_url(
+        app.config["REDIS_URL"], socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT
+    ) as connection:
+        Queue(app.config["REPORT_QUEUE"], connection=connection).enqueue(
+            JOB_PATH,
+            report_id,
+            job_timeout=app.config["REPORT_JOB_TIMEOUT"],
+            result_ttl=0,
+            on_failure=Callback(report_job_failed),
+        )
+
+
+def _submit_local(app: Flask, report_id: int) -> None:
+    """Render the report in this process's small thread pool (made on first use).
+    Raises RuntimeError when the pool refuses work (the process is shutting down)."""
+    global _local_pool
+    with _local_pool_lock:
+        if _local_pool is None:
+            _local_pool = ThreadPoolExecutor(max_workers=app.config["REPORT_THREADS"], thread_name_prefix="report")
+        pool = _local_pool
+    pool.submit(_run_in_app, app, report_id)
 
 
 def mark_failed(report_id: int) -> None:
@@ -165,11 +200,50 @@ def mark_failed(report_id: int) -> None:
     )
 
 
+def sweep_stale_reports() -> int:
+    """Mark every report whose job was lost (queued or rendering for longer than
+    REPORT_JOB_TIMEOUT) as failed, so its page offers "Try again"; returns how many. Commits.
+
+    One conditional update: a report a worker finished a moment ago is ready and stays so."""
+    swept = db.session.execute(
+        sa.update(Report)
+        .where(Report.status.in_(PENDING), Report.requested_at < stale_before())
+        .values(status=ReportStatus.FAILED, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if swept:
+        # A count only: which couples they were for is in the database, not the log.
+        log.warning("%d stuck report%s marked failed", swept, "s" if swept != 1 else "")
+    return swept
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Reports waiting for a worker to pick them up (not yet past the job timeout)."""
+
+    waiting: int
+    oldest_seconds: int | None
+
+
+def queue_state() -> QueueState:
+    """How many reports wait for a worker, and how long the oldest has waited."""
+    count, oldest = db.session.execute(
+        sa.select(sa.func.count(), sa.func.min(Report.requested_at)).where(
+            Report.status == ReportStatus.QUEUED, Report.requested_at >= stale_before()
+        )
+    ).one()
+    if not count or oldest is None:
+        return QueueState(waiting=0, oldest_seconds=None)
+    return QueueState(waiting=count, oldest_seconds=max(0, int((utcnow() - oldest).total_seconds())))
+
+
 def drain_local_pool() -> None:
     """Let the in-process pool finish every report it holds, then let it go (a new one
     starts with the next report). Tests call it before emptying the database."""
     global _local_pool
-    pool, _local_pool = _local_pool, None
+    with _local_pool_lock:
+        pool, _local_pool = _local_pool, None
     if pool is not None:
         pool.shutdown(wait=True)
 
@@ -290,6 +364,19 @@ class ReportWorker(Worker):
                 app = create_app()
         self.app = _worker_app = app
         preload(app)
+
+    def bootstrap(self, *args, **kwargs):
+        # As the worker starts working (not when `rq info` merely builds one): reports whose
+        # jobs died with an earlier worker are marked failed, so their pages offer "Try again".
+        super().bootstrap(*args, **kwargs)
+        with self.app.app_context():
+            try:
+                sweep_stale_reports()
+            except sa.exc.SQLAlchemyError as exc:
+                # Housekeeping only: the worker still starts, and the daily sweep catches them.
+                with contextlib.suppress(sa.exc.SQLAlchemyError):  # a dead connection may refuse even this
+                    db.session.rollback()
+                log.warning("stuck reports not swept at start-up: %s", type(exc).__name__)
 
     def main_work_horse(self, job, queue):
         # In the forked process: jobs find the app's context already there, so

@@ -479,14 +479,10 @@ def request_report(couple_id: int):
     )
     db.session.commit()
     if render and not jobs.enqueue(report.id):
-        # Redis unreachable (or the app shutting down): the row is marked failed, and
-        # its page offers to try again rather than preparing forever.
+        # Neither Redis nor the in-process pool took it (the web process is shutting down):
+        # the row is marked failed, and its page offers to try again rather than preparing forever.
         db.session.commit()
-        flash(
-            "The PDF could not be queued: the service that prepares PDFs is not reachable. "
-            "Please try again in a moment; if it keeps failing, tell whoever runs your Tandem server.",
-            "error",
-        )
+        flash("The PDF could not be queued just now. Please try again in a moment.", "error")
     return redirect(url_for("couples.report", couple_id=couple_id, report_id=report.id))
 
 
