@@ -34,7 +34,14 @@ def _ended_message(reason: str) -> str:
 
 
 # What a clinician who must set up two-factor sign-in may still reach.
-ENROLMENT_ENDPOINTS = {"main.two_factor", "main.two_factor_start", "auth.signout", "main.healthz", "static"}
+ENROLMENT_ENDPOINTS = {
+    "main.two_factor",
+    "main.two_factor_start",
+    "auth.signout",
+    "main.healthz",
+    "main.readyz",
+    "static",
+}
 
 
 def start_session(clinician: Clinician) -> None:

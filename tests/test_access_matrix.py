@@ -35,6 +35,7 @@ PARTNERS = {"partner_a": 1, "partner_b": 2}
 EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     #                                             anonymous outsider colleague therapist owner partner_a partner_b
     ("main.healthz", "GET"):                     ("ok",     "ok",    "ok",     "ok",     "ok",  "ok",     "ok"),
+    ("main.readyz", "GET"):                      ("ok",     "ok",    "ok",     "ok",     "ok",  "ok",     "ok"),
     ("main.home", "GET"):                        ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
     ("main.account", "GET"):                     ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
 

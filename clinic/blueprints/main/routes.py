@@ -1,5 +1,10 @@
-from flask import flash, redirect, render_template, url_for
+import contextlib
+
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from limits.storage import MemoryStorage
+from redis import Redis, RedisError
 
 from clinic import login
 from clinic.blueprints.main import bp
@@ -9,8 +14,13 @@ from clinic.blueprints.main.forms import (
     DisableTwoFactorForm,
     StartTwoFactorForm,
 )
-from clinic.extensions import db
+from clinic.extensions import db, limiter
+from clinic.reports import jobs
 from clinic.services import accounts, twofactor
+
+# The readiness check answers within a few seconds even when a dependency hangs.
+READY_REDIS_TIMEOUT = 1  # seconds
+READY_DATABASE_TIMEOUT = "2s"  # PostgreSQL's statement_timeout for the SELECT 1
 
 
 @bp.route("/")
@@ -119,6 +129,91 @@ def two_factor_disable():
 
 
 @bp.route("/healthz")
+@limiter.exempt
 def healthz():
     """Liveness check for load balancers; touches nothing."""
     return {"status": "ok"}
+
+
+@bp.route("/readyz")
+@limiter.exempt
+def readyz():
+    """Readiness check: what works and what is degraded, as JSON. 200 while the app can serve
+    (also degraded, e.g. Redis down); 503 when the database is unreachable.
+
+    It names no host, URL, couple or clinician, and answers its own 503: a database error
+    here is the answer, not an error page."""
+    config = current_app.config
+    reasons: list[str] = []
+    waiting = _report_queue() if _database_answers() else None
+    if waiting is None:
+        reasons.append("The database is not reachable.")
+    elif waiting.oldest_seconds is not None and waiting.oldest_seconds > config["REPORT_JOB_TIMEOUT"] // 2:
+        # Half the job timeout: a report still waiting then is likely to fail unrendered.
+        reasons.append(f"A report has waited {waiting.oldest_seconds} s for a worker: is a report worker running?")
+
+    redis_configured = bool(config.get("REDIS_URL"))
+    redis_ok = redis_configured and _redis_answers(config["REDIS_URL"])
+    rate_limits, limits_fell_back = _rate_limit_counting()
+    if limits_fell_back:
+        reasons.append("Rate limits are counted per process: their store (Redis) is not reachable.")
+    if redis_configured and not redis_ok:
+        reasons.append("Reports render inside the web processes: Redis is not reachable.")
+
+    status = "unavailable" if waiting is None else ("degraded" if reasons else "ready")
+    body = {
+        "status": status,
+        "database": "unreachable" if waiting is None else "ok",
+        "redis": "ok" if redis_ok else ("unreachable" if redis_configured else "not configured"),
+        "rate_limits": rate_limits,
+        "report_queue": "redis" if redis_ok else "in-process",
+        "reports_waiting": waiting.waiting if waiting else None,
+        "oldest_waiting_seconds": waiting.oldest_seconds if waiting else None,
+        "reasons": reasons,
+    }
+    return body, (503 if waiting is None else 200)
+
+
+def _report_queue() -> jobs.QueueState | None:
+    """Reports waiting for a worker, or None if the database stopped answering meanwhile."""
+    try:
+        return jobs.queue_state()
+    except sa.exc.SQLAlchemyError:
+        with contextlib.suppress(sa.exc.SQLAlchemyError):  # a dead connection may refuse even this
+            db.session.rollback()
+        return None
+
+
+def _database_answers() -> bool:
+    """A SELECT 1 on a connection of the app's own pool, with a short statement timeout."""
+    try:
+        with db.engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                # SET LOCAL: only for this transaction, which ends (rolled back) with the block.
+                connection.execute(
+                    sa.text("SELECT set_config('statement_timeout', :t, true)"), {"t": READY_DATABASE_TIMEOUT}
+                )
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        return False
+    return True
+
+
+def _redis_answers(url: str) -> bool:
+    """Whether Redis answers a PING within a second (the URL, which may hold a password, stays here)."""
+    try:
+        with Redis.from_url(url, socket_connect_timeout=READY_REDIS_TIMEOUT, socket_timeout=READY_REDIS_TIMEOUT) as r:
+            return bool(r.ping())
+    except (RedisError, OSError, ValueError):
+        return False
+
+
+def _rate_limit_counting() -> tuple[str, bool]:
+    """How rate limits are counted now ("shared" or "per-process"), and whether that is a
+    fallback: a shared store that does not answer (Flask-Limiter then counts in memory)."""
+    storage = limiter.storage
+    if isinstance(storage, MemoryStorage):
+        return "per-process", False  # configured so: no Redis
+    if storage.check():
+        return "shared", False
+    return "per-process", True
