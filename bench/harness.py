@@ -196,9 +196,14 @@ def free_port() -> int:
 
 
 class Server:
-    """gunicorn with the repository's gunicorn.conf.py, on a free loopback port."""
+    """gunicorn with the repository's gunicorn.conf.py, on a free loopback port.
 
-    def __init__(self, env: dict[str, str], workers: int = 2):
+    It serves the app (wsgi:app) unless told another WSGI app: bench/web.py also serves its
+    baseline (bench.baseline:app) this way, so both run under exactly the same settings.
+    """
+
+    def __init__(self, env: dict[str, str], workers: int = 2, app: str = "wsgi:app"):
+        self.app = app
         self.port = free_port()
         self.env = {**env, "GUNICORN_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers)}
         self.log = Path(tempfile.mkstemp(prefix="tandem-bench-gunicorn-", suffix=".log")[1])
@@ -208,7 +213,7 @@ class Server:
     def __enter__(self) -> Server:
         with self.log.open("w") as log:
             self.process = subprocess.Popen(  # noqa: S603 -- our own venv's gunicorn, fixed arguments
-                [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+                [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), self.app],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -26,7 +26,7 @@ import web
 from harness import say
 from werkzeug.test import EnvironBuilder
 
-PAGES = ("healthz", "healthz-signed-in", "dashboard", "couple", "autosave", "client", "welcome")
+PAGES = ("healthz", "healthz-signed-in", "dashboard", "couple", "autosave", "baseline", "client", "welcome")
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 BASE = "https://localhost"
 
@@ -46,8 +46,10 @@ def main() -> int:
     args.pages = args.pages or list(PAGES)
 
     env, _ = web.prepare(reuse=True, redis=False)
-    raw_token, couple_id = web.partner_link(env)
-    harness.use_env(env)
+    raw_token, couple_id, invitation_id = web.partner_link(env)
+    harness.use_env({**env, "BASELINE_INVITATION_ID": str(invitation_id)})
+    import baseline  # bench/baseline.py: autosave's write alone, on a bare Flask app
+
     from clinic import create_app
 
     app = create_app()
@@ -96,10 +98,12 @@ def main() -> int:
             },
         ).get_environ()
 
+        wsgi_app = browser.application
+
         def call():
             env = dict(environ, **{"wsgi.input": io.BytesIO(body)})
             status = []
-            chunks = app(env, lambda s, h, exc=None: status.append(s) or headers_seen.append(h))
+            chunks = wsgi_app(env, lambda s, h, exc=None: status.append(s) or headers_seen.append(h))
             for _ in chunks:
                 pass
             getattr(chunks, "close", lambda: None)()
@@ -114,6 +118,7 @@ def main() -> int:
         "dashboard": wsgi_call(owner, "GET", "/couples/"),
         "couple": wsgi_call(owner, "GET", f"/couples/{couple_id}"),
         "autosave": wsgi_call(partner, "POST", "/q/autosave", body.encode(), json_headers),
+        "baseline": wsgi_call(baseline.app.test_client(), "POST", "/save", body.encode(), json_headers),
         "client": wsgi_call(partner, "GET", web.CLIENT_PAGE),
         "welcome": wsgi_call(partner, "GET", "/q"),
     }
