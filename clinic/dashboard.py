@@ -16,7 +16,7 @@ from typing import ClassVar
 import sqlalchemy as sa
 
 from clinic.extensions import db
-from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation, Partner
+from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation, Partner, label_key
 
 PAGE_SIZE = 50
 ATTENTION = "attention"  # the "Needs attention" filter
@@ -156,6 +156,21 @@ def status_filter(stmt: sa.Select, status: str, now: datetime, *, not_started_da
             )
         )
     return stmt.where(Couple.status == status)
+
+
+def label_matches(q: str) -> sa.ColumnElement[bool]:
+    """Labels that contain `q`, in any case (ILIKE '%q%'; lower() LIKE lower() on SQLite).
+
+    PostgreSQL answers it from the label's trigram indexes: the keyed label's (see
+    clinic.models.label_key) narrows initials such as "M & D" to the labels that hold them,
+    where the plain one alone matches a large share of the practice. The keyed condition
+    follows from the first, so the matches are exactly ILIKE's."""
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    return sa.and_(
+        Couple.label.ilike(pattern, escape="\\"),
+        label_key(Couple.label).like(label_key(sa.literal(pattern, sa.String)), escape="\\"),
+    )
 
 
 def page_of(scoped: sa.Select, page: int, now: datetime) -> tuple[list[Row], bool]:

@@ -1,5 +1,6 @@
 """Couples: create, edit, archive, and the dashboard."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -151,6 +152,25 @@ def test_search_by_label_is_case_insensitive_and_literal(client, make_practice, 
     assert "100% sure" in page and "Ortega" not in page
     page = client.get("/couples/?q=zzz").get_data(as_text=True)
     assert "No couples match" in page
+
+
+def test_search_by_initials_finds_exactly_what_ilike_finds(client, make_practice, make_couple):
+    """The keyed-label condition (an index on PostgreSQL) only narrows: the matches stay ILIKE's."""
+    owner = make_practice()
+    for label in ("M & D 00001", "m & d", "M&D", "M and D", "Mandy Dee", "Sam & Dan", "A_B", "AxB"):
+        make_couple(owner, label=label)
+    login(client, owner)
+
+    def found(q: str) -> set[str]:
+        page = client.get("/couples/", query_string={"q": q}).get_data(as_text=True)
+        return {m.replace("&amp;", "&") for m in re.findall(r'href="/couples/\d+">([^<]+)</a>', page)}
+
+    assert found("M & D") == {"M & D 00001", "m & d", "Sam & Dan"}  # "saM & Dan" holds it too
+    assert found("m&d") == {"M&D"}
+    assert found("m and d") == {"M and D"}
+    assert found("& d") == {"M & D 00001", "m & d", "Sam & Dan"}
+    assert found("a_b") == {"A_B"}
+    assert found("md") == set()
 
 
 def test_status_filter(client, make_practice, make_couple, make_assessment, answer_as, db):

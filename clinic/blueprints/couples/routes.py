@@ -78,9 +78,7 @@ def index():
     if status and status != "archived":
         stmt = dashboard.status_filter(stmt, status, now, not_started_days=current_user.practice.reminder_after_days)
     if q:
-        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        # ILIKE (lower() LIKE lower() on SQLite): PostgreSQL answers it from the trigram index on label.
-        stmt = stmt.where(Couple.label.ilike(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(dashboard.label_matches(q))
     rows, has_next = dashboard.page_of(stmt, page, now)
     return render_template(
         "couples/index.html",
