@@ -9,14 +9,17 @@ through an index. Rows are plain values, never ORM objects.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
 import sqlalchemy as sa
 
+from clinic.db_types import UTCDateTime
 from clinic.extensions import db
 from clinic.models import Assessment, Clinician, Couple, CoupleStatus, Invitation, Partner, label_key
+from clinic.scoping import couples_in_scope, scope_params
 
 PAGE_SIZE = 50
 ATTENTION = "attention"  # the "Needs attention" filter
@@ -120,9 +123,11 @@ def _open_link(now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(Invitation.submitted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now)
 
 
-def needs_attention(now: datetime, not_started_days: int) -> sa.ColumnElement[bool]:
-    """Unreviewed safety flags, an open link that runs out within RUNS_OUT_SOON, or a partner who
-    has not started within `not_started_days` of being sent a link that still works."""
+def needs_attention(now, runs_out_before, not_started_before) -> sa.ColumnElement[bool]:
+    """Unreviewed safety flags, an open link that runs out before `runs_out_before` (now plus
+    RUNS_OUT_SOON), or a partner not started on a link that still works and was made before
+    `not_started_before` (now less the practice's reminder days). Moments are values or bound
+    parameters (the dashboard's statements are built once, see page)."""
     links = (
         sa.select(Invitation.id)
         .join(Partner, Partner.id == Invitation.partner_id)
@@ -130,10 +135,8 @@ def needs_attention(now: datetime, not_started_days: int) -> sa.ColumnElement[bo
             Partner.couple_id == Couple.id,
             _open_link(now),
             sa.or_(
-                Invitation.expires_at <= now + RUNS_OUT_SOON,
-                sa.and_(
-                    Invitation.started_at.is_(None), Invitation.created_at <= now - timedelta(days=not_started_days)
-                ),
+                Invitation.expires_at <= runs_out_before,
+                sa.and_(Invitation.started_at.is_(None), Invitation.created_at <= not_started_before),
             ),
         )
         .exists()
@@ -141,10 +144,10 @@ def needs_attention(now: datetime, not_started_days: int) -> sa.ColumnElement[bo
     return sa.or_(Couple.unreviewed_flags > 0, links)
 
 
-def status_filter(stmt: sa.Select, status: str, now: datetime, *, not_started_days: int) -> sa.Select:
+def status_filter(stmt: sa.Select, status: str, now, *, runs_out_before, not_started_before) -> sa.Select:
     """Filter on the status a couple has *now* (open links run out by themselves), or on needing attention."""
     if status == ATTENTION:
-        return stmt.where(needs_attention(now, not_started_days))
+        return stmt.where(needs_attention(now, runs_out_before, not_started_before))
     running = Couple.status.in_([CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS])
     if status in (CoupleStatus.WAITING, CoupleStatus.IN_PROGRESS):
         return stmt.where(Couple.status == status, Couple.status_until > now)
@@ -158,33 +161,54 @@ def status_filter(stmt: sa.Select, status: str, now: datetime, *, not_started_da
     return stmt.where(Couple.status == status)
 
 
-def label_matches(q: str) -> sa.ColumnElement[bool]:
-    """Labels that contain `q`, in any case (ILIKE '%q%'; lower() LIKE lower() on SQLite).
+def search_pattern(q: str) -> str:
+    """The LIKE pattern for labels that contain `q` as typed (% _ and \\ are literal)."""
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def label_matches(pattern) -> sa.ColumnElement[bool]:
+    """Labels that match a search_pattern() (a value or a bound parameter), in any case: ILIKE
+    (lower() LIKE lower() on SQLite).
 
     PostgreSQL answers it from the label's trigram indexes: the keyed label's (see
     clinic.models.label_key) narrows initials such as "M & D" to the labels that hold them,
     where the plain one alone matches a large share of the practice. The keyed condition
     follows from the first, so the matches are exactly ILIKE's."""
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    pattern = f"%{escaped}%"
+    if isinstance(pattern, str):
+        pattern = sa.literal(pattern, sa.String)
     return sa.and_(
-        Couple.label.ilike(pattern, escape="\\"),
-        label_key(Couple.label).like(label_key(sa.literal(pattern, sa.String)), escape="\\"),
+        Couple.label.ilike(pattern, escape="\\"), label_key(Couple.label).like(label_key(pattern), escape="\\")
     )
 
 
-def page_of(scoped: sa.Select, page: int, now: datetime) -> tuple[list[Row], bool]:
-    """One page of the scoped, filtered couples, newest activity first, and whether a next page exists."""
+@functools.cache
+def _page_statement(owner: bool, status: str, searching: bool) -> sa.Select:
+    """The statement of one shape of dashboard page, built once per process: the practice, the
+    clinician, the moments, the search and the offset are bound parameters. Building and keying a
+    statement of this size for every request cost about as much as running it."""
+    now = sa.bindparam("now", type_=UTCDateTime())
+    scoped = couples_in_scope(owner=owner).where(Couple.archived.is_(status == "archived"))
+    if status and status != "archived":
+        scoped = status_filter(
+            scoped,
+            status,
+            now,
+            runs_out_before=sa.bindparam("runs_out_before", type_=UTCDateTime()),
+            not_started_before=sa.bindparam("not_started_before", type_=UTCDateTime()),
+        )
+    if searching:
+        scoped = scoped.where(label_matches(sa.bindparam("pattern", type_=sa.String())))
     newest_first = (Couple.last_activity_at.desc(), Couple.id.desc())
     # The page's ids come from the scoped query alone, which an index answers without
     # reading the table however deep the page; only those rows are then read.
     page_ids = (
         scoped.with_only_columns(Couple.id)
         .order_by(*newest_first)
-        .offset((page - 1) * PAGE_SIZE)
+        .offset(sa.bindparam("offset", type_=sa.Integer()))
         .limit(PAGE_SIZE + 1)  # one more tells whether a next page exists, without counting
     )
-    stmt = (
+    return (
         sa.select(
             *Row.COLUMNS,
             Clinician.name,
@@ -197,6 +221,22 @@ def page_of(scoped: sa.Select, page: int, now: datetime) -> tuple[list[Row], boo
         .where(Couple.id.in_(page_ids.scalar_subquery()))
         .order_by(*newest_first)
     )
+
+
+def page(
+    clinician: Clinician, *, status: str, q: str, page: int, now: datetime, not_started_days: int
+) -> tuple[list[Row], bool]:
+    """One page of the couples the clinician may see (the owner: the practice's), filtered by
+    status and searched by label, newest activity first, and whether a next page exists."""
+    params = {
+        **scope_params(clinician),
+        "now": now,
+        "runs_out_before": now + RUNS_OUT_SOON,
+        "not_started_before": now - timedelta(days=not_started_days),
+        "pattern": search_pattern(q),
+        "offset": (page - 1) * PAGE_SIZE,
+    }
+    stmt = _page_statement(clinician.is_owner, status, bool(q))
     rows = [
         Row(
             *found[:-5],
@@ -204,6 +244,6 @@ def page_of(scoped: sa.Select, page: int, now: datetime) -> tuple[list[Row], boo
             names={pos: name for pos, name in ((1, found[-4]), (2, found[-3])) if name},
             waiting={pos: since for pos, since in ((1, found[-2]), (2, found[-1])) if since},
         )
-        for found in db.session.execute(stmt)
+        for found in db.session.execute(stmt, params)
     ]
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE

@@ -42,6 +42,23 @@ def scoped_select(model: type[T]) -> sa.Select:
     return stmt.where(model.practice_id == current_user.practice_id)
 
 
+def couples_in_scope(*, owner: bool) -> sa.Select:
+    """select(Couple) limited as scoped_select(Couple) limits it, with the practice and (for a
+    clinician who is not the owner) the clinician as bound parameters, so a statement built on
+    it can be built once and run for anyone: run it with scope_params(the current user)."""
+    stmt = sa.select(Couple).where(Couple.practice_id == sa.bindparam("scope_practice_id"))
+    if not owner:
+        stmt = stmt.where(Couple.clinician_id == sa.bindparam("scope_clinician_id"))
+    return stmt
+
+
+def scope_params(clinician) -> dict[str, int]:
+    """The values of couples_in_scope()'s parameters for a signed-in clinician (404 for anyone else)."""
+    if not clinician.is_authenticated:
+        abort(404)
+    return {"scope_practice_id": clinician.practice_id, "scope_clinician_id": clinician.id}
+
+
 def get_or_404(model: type[T], ident: int, *options) -> T:
     """The record with this id if the current clinician may see it; otherwise 404."""
     obj = db.session.scalar(scoped_select(model).where(model.id == ident).options(*options))

@@ -37,7 +37,7 @@ from clinic.models import (
 from clinic.reports import jobs
 from clinic.reports.context import summary_sharing
 from clinic.results import load_couple_results
-from clinic.scoping import get_or_404, scoped_select
+from clinic.scoping import get_or_404
 from clinic.services import couples, data_rights, invitations, safety
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,14 @@ def index():
     page = form.page.data if (form.page.data and not form.page.errors) else 1
     now = utcnow()
 
-    stmt = scoped_select(Couple).where(Couple.archived.is_(status == "archived"))
-    if status and status != "archived":
-        stmt = dashboard.status_filter(stmt, status, now, not_started_days=current_user.practice.reminder_after_days)
-    if q:
-        stmt = stmt.where(dashboard.label_matches(q))
-    rows, has_next = dashboard.page_of(stmt, page, now)
+    rows, has_next = dashboard.page(
+        current_user,
+        status=status,
+        q=q,
+        page=page,
+        now=now,
+        not_started_days=current_user.practice.reminder_after_days,
+    )
     return render_template(
         "couples/index.html",
         form=form,
