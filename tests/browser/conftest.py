@@ -8,6 +8,8 @@ practice and a practice of its own by the CLI, exactly as a person would.
 
 Screenshots land in build/screenshots/<database>/<journey>/<nn>-<step>.png (git ignores
 build/); the accessibility findings of the run go to build/screenshots/<database>/axe.md.
+Every HTML page the server sends any browser context is kept in build/html/<database>/, and
+the last browser test puts them all through the Nu Html Checker (tests/browser/html_check.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import sqlalchemy as sa
 from clinic.cli import DEMO_EMAIL, DEMO_PASSWORD
 from clinic.config import database_url
 from tests.browser.a11y import AccessibilityLog
+from tests.browser.html_check import ServedPages
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -47,6 +50,9 @@ LAUNCH_ARGS = [
 SUITE_DB = database_url(os.environ.get("TANDEM_TEST_DB"))
 BACKEND = "postgresql" if SUITE_DB and SUITE_DB.startswith("postgresql") else "sqlite"
 SHOTS = REPO / "build" / "screenshots" / BACKEND
+SERVED = REPO / "build" / "html" / BACKEND
+# The test that checks every page served; it runs after every other test (see below).
+HTML_CHECK_TEST = "test_every_page_served_is_valid_html"
 SERVER_START_SECONDS = 30
 # A last resort against a hung page (an evaluate has no timeout of its own): no test takes a
 # tenth of this, and every wait inside a test has its own, much shorter, timeout.
@@ -67,6 +73,13 @@ DEMO = {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives the real app in Chromium (tests/browser; make test-browser)")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The HTML check goes last, whatever the order of the files: it checks the pages every
+    other browser test was served."""
+    last = [item for item in items if item.originalname == HTML_CHECK_TEST]
+    items[:] = [item for item in items if item.originalname != HTML_CHECK_TEST] + last
 
 
 @dataclass
@@ -228,8 +241,9 @@ def without_chromium(path: str, environ=os.environ) -> tuple[str, str] | None:
 
 
 @pytest.fixture(scope="session")
-def chromium():
-    """Debian's Chromium under Playwright (never a downloaded browser)."""
+def chromium(request):
+    """Debian's Chromium under Playwright (never a downloaded browser). Every context made
+    from it keeps the HTML pages the live server sends it (see `served_pages`)."""
     missing = without_chromium(CHROMIUM)
     if missing:
         action, why = missing
@@ -238,12 +252,35 @@ def chromium():
         pytest.skip(why)
     from playwright.sync_api import sync_playwright
 
+    served = request.getfixturevalue("served_pages")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        new_context = browser.new_context
+
+        def watched_context(*args, **kwargs):
+            context = new_context(*args, **kwargs)
+            served.watch(context)
+            return context
+
+        def watched_page(*args, **kwargs):
+            context = watched_context(*args, **kwargs)
+            page = context.new_page()
+            page.once("close", lambda _: context.close())  # as browser.new_page's own context does
+            return page
+
+        # Every context, however a test makes it (browser.new_page makes one too), is watched.
+        browser.new_context = watched_context
+        browser.new_page = watched_page
         try:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def served_pages(live_server):
+    """Every HTML page the live server sent a browser in this run, as sent (build/html/)."""
+    return ServedPages(SERVED, live_server.url)
 
 
 @pytest.fixture(scope="session")
@@ -263,11 +300,11 @@ def a11y(shots_root):
 
 
 @pytest.fixture(scope="session")
-def journey(shots_root, a11y):
-    """Factory: the steps of one journey, kept under build/screenshots/."""
+def journey(shots_root, a11y, served_pages):
+    """Factory: the steps of one journey, kept under build/screenshots/ (and build/html/)."""
     from tests.browser.journeys import Journey
 
-    return lambda name: Journey(shots_root, name, a11y)
+    return lambda name: Journey(shots_root, name, a11y, served_pages)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ import yaml
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.a11y import AccessibilityLog, focus_problem
+from tests.browser.html_check import ServedPages
 
 REPO = Path(__file__).resolve().parents[2]
 AUTOSAVE = "/q/autosave"
@@ -62,13 +63,15 @@ LAYOUT_PROBLEMS = """
 
 
 class Journey:
-    """One journey's steps: each takes a full-page screenshot and runs the accessibility checks."""
+    """One journey's steps: each takes a full-page screenshot, runs the accessibility checks and
+    keeps the page as its scripts left it for the HTML check at the end of the run."""
 
-    def __init__(self, root: Path, name: str, a11y: AccessibilityLog):
+    def __init__(self, root: Path, name: str, a11y: AccessibilityLog, served: ServedPages):
         self.folder = root / name
         self.folder.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.a11y = a11y
+        self.served = served
         self.count = 0
 
     def step(
@@ -90,6 +93,7 @@ class Journey:
         self.count += 1
         stem = f"{self.count:02d}-{label}"
         path = self.folder / f"{stem}.png"
+        self.served.keep_dom(page, f"{self.name}/{stem}")
         page.screenshot(path=path, full_page=True)
         fits(page, page.viewport_size["width"], f"{self.name}/{stem}")
         if not axe:
