@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from pypdf import PdfReader
@@ -1003,6 +1004,137 @@ def test_demo_practice_pages(chromium, live_server, journey):
         page.locator("main a[href^='/instruments/']").first.click()
         steps.step(page, "library-instrument")
     finally:
+        context.close()
+
+
+# --- 7. the rest of the therapist's pages: account, team, audit, sign-in with a code, reset ---
+
+
+def _link_mailed_to(live_server, address: str, link: re.Pattern, seconds: float = 10) -> str:
+    """The first link matching `link` in an email to `address` (mail leaves in the background,
+    so wait for it)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        for path in sorted(live_server.outbox.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if address in str(message["To"]):
+                found = link.search(message.get_body(preferencelist=("plain",)).get_content())
+                if found:
+                    return found.group(0)
+        assert time.monotonic() < deadline, f"no email to {address} with a link like {link.pattern}"
+        time.sleep(0.1)
+
+
+def test_7_the_other_pages_of_a_practice(chromium, live_server, journey, story):
+    """The pages the journeys above do not pass through, each kept and checked like theirs (and
+    put through the HTML checker at the end): a refused sign-in, editing a couple, the account,
+    changing a password, the team and an invitation, the audit trail; a colleague accepting the
+    invitation, turning on two-factor sign-in and signing in with a recovery code; and a
+    forgotten password, with the pages of links that do not work."""
+    story.needs("links")
+    steps = journey("7-other-pages")
+    context = _context(chromium, live_server, viewport=DESKTOP)
+    colleague_context = _context(chromium, live_server, viewport=PHONE, is_mobile=True, has_touch=True)
+    colleague = {"name": "Sam Reed", "email": "sam.reed@example.org", "password": "a slow walk by the harbour"}
+    try:
+        page = context.new_page()
+        page.goto("/signin")
+        page.get_by_label("Email").fill(THERAPIST["email"])
+        page.get_by_label("Password").fill("not the password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator(".flash-error, .field-errors").first).to_be_visible()
+        steps.step(page, "signin-refused")
+        page.get_by_label("Password").fill(THERAPIST["password"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Couples", level=1)).to_be_visible()
+
+        page.goto(story.couple_url + "/edit")
+        expect(page.get_by_label("Label")).to_have_value(LABEL)
+        steps.step(page, "couple-edit")
+
+        page.get_by_role("link", name="Account", exact=True).click()
+        expect(page.get_by_role("heading", name="Your account", level=1)).to_be_visible()
+        steps.step(page, "account")
+        page.get_by_role("link", name="Change password").click()
+        page.get_by_role("button", name="Change password").click()
+        expect(page.locator(".field.has-error").first).to_be_visible()
+        steps.step(page, "change-password-errors")
+
+        page.get_by_role("link", name="Clinicians", exact=True).click()
+        expect(page.get_by_role("heading", name="Clinicians", level=1)).to_be_visible()
+        page.get_by_role("button", name="Create invitation link").click()
+        expect(page.locator(".field.has-error").first).to_be_visible()
+        steps.step(page, "clinicians-errors")
+        page.get_by_label("Name").fill(colleague["name"])
+        page.get_by_label("Email").fill(colleague["email"])
+        page.get_by_role("button", name="Create invitation link").click()
+        invite_link = page.get_by_role("textbox", name="Link", exact=True).input_value()
+        assert "/invite/" in invite_link, invite_link
+        steps.step(page, "clinicians-invited")
+
+        page.get_by_role("link", name="Audit", exact=True).click()
+        expect(page.get_by_role("heading", name="Audit trail", level=1)).to_be_visible()
+        steps.step(page, "audit")
+        page.get_by_label("Action").fill("couple.created")
+        page.get_by_role("button", name="Filter").click()
+        steps.step(page, "audit-filtered")
+        page.get_by_role("button", name="Sign out").click()
+        expect(page).to_have_url(re.compile(r"/signin"))
+        page.close()
+
+        # The colleague, on a phone: the invitation, two-factor sign-in, a recovery code.
+        page = colleague_context.new_page()
+        page.goto(invite_link)
+        expect(page.get_by_role("heading", name=f"Welcome, {colleague['name']}")).to_be_visible()
+        steps.step(page, "accept-invitation")
+        page.get_by_label("New password").fill(colleague["password"])
+        page.get_by_label("Repeat the password").fill(colleague["password"])
+        page.get_by_role("button", name="Set password and sign in").click()
+        expect(page.get_by_role("heading", name="Couples", level=1)).to_be_visible()
+        page.goto("/account")
+        page.get_by_role("button", name="Set up two-factor sign-in").click()
+        expect(page.get_by_role("heading", name="Set up two-factor sign-in", level=1)).to_be_visible()
+        page.get_by_role("button", name="Turn on two-factor sign-in").click()
+        expect(page.locator(".field.has-error")).to_be_visible()
+        steps.step(page, "two-factor-setup-errors")
+        secret = re.sub(r"\s+", "", page.locator("#totp-secret").inner_text())
+        page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).now())
+        page.get_by_role("button", name="Turn on two-factor sign-in").click()
+        expect(page.get_by_role("heading", name="Two-factor sign-in is on", level=1)).to_be_visible()
+        codes = page.locator(".recovery-codes code").all_inner_texts()
+        steps.step(page, "recovery-codes")
+        page.get_by_role("link", name="I have saved them").click()
+        steps.step(page, "account-two-factor-on")
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_label("Email").fill(colleague["email"])
+        page.get_by_label("Password").fill(colleague["password"])
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Enter your code", level=1)).to_be_visible()
+        steps.step(page, "two-factor-code")
+        page.get_by_label("Code").fill(codes[0])
+        page.get_by_role("button", name="Continue").click()
+        expect(page.get_by_role("heading", name="Couples", level=1)).to_be_visible()
+        page.get_by_role("button", name="Sign out").click()
+
+        # A forgotten password: the request, the email's link, and links that do not work.
+        page.get_by_role("link", name="Forgot your password?").click()
+        expect(page.get_by_role("heading", name="Forgot your password?", level=1)).to_be_visible()
+        steps.step(page, "forgot-password")
+        page.get_by_label("Email").fill(colleague["email"])
+        page.get_by_role("button", name="Email me a link").click()
+        expect(page.get_by_role("heading", name="Check your email", level=1)).to_be_visible()
+        steps.step(page, "forgot-password-sent")
+        reset_link = _link_mailed_to(live_server, colleague["email"], re.compile(r"https?://\S+/reset/\S+"))
+        page.goto(reset_link)
+        expect(page.get_by_role("button", name="Set the new password")).to_be_visible()
+        steps.step(page, "reset-password")
+        for name, address in (("reset-invalid", "/reset/no-such-link"), ("invite-invalid", "/invite/no-such-link")):
+            response = page.goto(address)
+            assert response.status == 404, f"{address} answered {response.status}"
+            steps.step(page, name)
+        page.close()
+    finally:
+        colleague_context.close()
         context.close()
 
 
