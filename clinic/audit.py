@@ -82,6 +82,27 @@ def head_mac(last_id: int, last_hash: str, key: bytes | None = None) -> str:
     return hmac.new(key or _key(), f"audit-head:{last_id}:{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 
+# The three statements of an append, built once (a view that records an event pays for
+# running them, not for building and keying them again). The row goes in as a plain INSERT:
+# the returned AuditEvent is a record of what was written, not an object of the session.
+_head = AuditHead.__table__
+_CLAIM = (
+    _head.update()
+    .where(_head.c.id == HEAD_ID)
+    .values(last_id=_head.c.last_id + 1)
+    .returning(_head.c.last_id, _head.c.last_hash)
+)
+_SEAL_VALUES = {
+    "last_id": sa.bindparam("b_last_id"),
+    "last_hash": sa.bindparam("b_last_hash"),
+    "mac": sa.bindparam("b_mac"),
+}
+_SEAL = _head.update().where(_head.c.id == HEAD_ID).values(_SEAL_VALUES)
+_START = _head.insert().values(id=HEAD_ID, **_SEAL_VALUES)
+_APPEND = AuditEvent.__table__.insert()
+_EVENT_COLUMNS = tuple(column.key for column in AuditEvent.__table__.columns)
+
+
 def record(
     action: str,
     *,
@@ -106,14 +127,7 @@ def record(
         else:
             actor = "anonymous" if has_request_context() else "system"
     key = _key()
-    table = AuditHead.__table__
-    claim = (
-        table.update()
-        .where(table.c.id == HEAD_ID)
-        .values(last_id=table.c.last_id + 1)
-        .returning(table.c.last_id, table.c.last_hash)
-    )
-    head = db.session.execute(claim).first()
+    head = db.session.execute(_CLAIM).first()
     next_id, previous = head if head else (1, GENESIS)
     event = AuditEvent(
         id=next_id,
@@ -129,14 +143,14 @@ def record(
         prev_hash=previous,
     )
     event.hash = compute_hash(event, key)
-    db.session.add(event)
-    db.session.flush()
-    values = {"last_id": event.id, "last_hash": event.hash, "mac": head_mac(event.id, event.hash, key)}
+    db.session.flush()  # the caller's pending changes go first, as they did when the row was flushed with them
+    db.session.execute(_APPEND, {column: getattr(event, column) for column in _EVENT_COLUMNS})
+    seal = {"b_last_id": event.id, "b_last_hash": event.hash, "b_mac": head_mac(event.id, event.hash, key)}
     if head:
-        db.session.execute(table.update().where(table.c.id == HEAD_ID).values(values))
+        db.session.execute(_SEAL, seal)
     else:
         # Only on a trail that never had a head (the migration makes one; the test suite empties it).
-        db.session.execute(table.insert().values(id=HEAD_ID, **values))
+        db.session.execute(_START, seal)
     return event
 
 

@@ -78,6 +78,8 @@ class Memo:
 # (measured: 300 couples' answers, scores, comparisons and charts take about 21 MB),
 # so a worker holds at most some 50 MB of them.
 SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500}
+# The items worth talking about, picked from a kept comparison (a few item ids' worth each).
+SIZES |= {"talk": 1500}
 # Markup and form classes of the questionnaires themselves (no client data): small.
 SIZES |= {"choices": 4000, "forms": 200}
 

@@ -299,16 +299,22 @@ def _trends_svg(trends: list[Trend], names: tuple[str, str], compact: bool) -> s
     return charts.small_multiples(panels, title=title, names=names, compact=compact)
 
 
+# The couple view's and the report's reads, built once (keying them again on every view cost
+# as much as running them).
+_ASSESSMENTS = (
+    sa.select(Assessment)
+    .where(Assessment.couple_id == sa.bindparam("couple_id"))
+    .order_by(Assessment.created_at, Assessment.id)
+    .options(selectinload(Assessment.invitations))
+)
+_PARTNERS = sa.select(Partner).where(Partner.couple_id == sa.bindparam("couple_id"))
+
+
 def load_couple_results(couple: Couple) -> CoupleResults:
     """Load a couple's assessments, submitted answers and reviews (at most five queries: the
     answers read before are kept, see clinic.memo) and build the results."""
-    assessments = db.session.scalars(
-        sa.select(Assessment)
-        .where(Assessment.couple_id == couple.id)
-        .order_by(Assessment.created_at, Assessment.id)
-        .options(selectinload(Assessment.invitations))
-    ).all()
-    partners = db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id)).all()
+    assessments = db.session.scalars(_ASSESSMENTS, {"couple_id": couple.id}).all()
+    partners = db.session.scalars(_PARTNERS, {"couple_id": couple.id}).all()
     submitted = [i for a in assessments for i in a.invitations if i.submitted_at is not None]
     # Sent answers never change: those read before are kept (clinic.memo), the rest read now.
     kept = memo("answers")
@@ -396,7 +402,7 @@ def build_results(
             comparison = talk = None
             if 1 in given and 2 in given and instrument.kind == "scored":
                 comparison = _compare(instrument, key, given[1], given[2])
-                talk = _talk(instrument, comparison)
+                talk = memo("talk").get_or_make(key, lambda i=instrument, c=comparison: _talk(i, c))
             rows.append(InstrumentResults(instrument, assessment, results, comparison, talk, key))
             for pos, result in results.items():
                 if result is None:

@@ -344,13 +344,17 @@ def reactivate_clinician(clinician: Clinician) -> None:
     db.session.flush()
 
 
+# Every signed-in request starts with it: built once (session.get would build and key it each time).
+_SESSION_USER = sa.select(Clinician).where(Clinician.id == sa.bindparam("clinician_id"))
+
+
 def load_session_user(user_id: str) -> Clinician | None:
     """The clinician a session cookie names, if that session is still valid."""
     try:
         ident, version = (int(part) for part in user_id.split(":", 1))
     except (ValueError, AttributeError):
         return None
-    clinician = db.session.get(Clinician, ident)
+    clinician = db.session.scalar(_SESSION_USER, {"clinician_id": ident})
     if clinician is None or clinician.session_version != version or not clinician.is_active:
         return None
     return clinician

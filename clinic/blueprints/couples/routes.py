@@ -1,3 +1,4 @@
+import functools
 import json
 import logging
 
@@ -37,7 +38,7 @@ from clinic.models import (
 from clinic.reports import jobs
 from clinic.reports.context import summary_sharing
 from clinic.results import load_couple_results
-from clinic.scoping import get_or_404
+from clinic.scoping import couples_in_scope, get_or_404, scope_params
 from clinic.services import couples, data_rights, invitations, safety
 
 log = logging.getLogger(__name__)
@@ -164,11 +165,25 @@ def _load_couple(couple_id: int) -> Couple:
     )
 
 
+@functools.cache
+def _couple_view(owner: bool) -> sa.Select:
+    """The couple view's couple (scoped like get_or_404, with its therapist and notes), built once."""
+    return (
+        couples_in_scope(owner=owner)
+        .where(Couple.id == sa.bindparam("couple_id"))
+        .options(joinedload(Couple.clinician), undefer(Couple.prep_notes))
+    )
+
+
 @bp.route("/<int:couple_id>")
 @login_required
 def detail(couple_id: int):
     """The couple view: the session brief first, then each questionnaire, change over time and the links."""
-    couple = get_or_404(Couple, couple_id, joinedload(Couple.clinician), undefer(Couple.prep_notes))
+    couple = db.session.scalar(
+        _couple_view(current_user.is_owner), {**scope_params(current_user), "couple_id": couple_id}
+    )
+    if couple is None:
+        abort(404)
     results = load_couple_results(couple)
     if results.has_results:
         audit.record("couple.results_viewed", couple_id=couple.id)
