@@ -257,20 +257,21 @@ class Couple(TimestampMixin, db.Model):
 
 
 def label_key(label: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """A label as the second search index keeps it: lower case, spaces dropped, "&" spelled "and".
+    """A label as the second search index keeps it: lower case, spaces dropped, "&" as "q".
 
     pg_trgm splits text into words at anything but letters and digits, so initials written
     "M & D" are two one-letter words whose trigrams most labels share, and the label index
-    finds thousands of candidates for them; "M & D 04217" keyed is "mandd04217", and "m & d"
-    keyed is "mandd", whose trigrams only such labels have. Each character maps on its own,
-    so a label that contains the search contains it keyed too: searching the key as well
-    never loses a match. The constants are SQL literals, not parameters, so a prepared
+    finds thousands of candidates for them. Keyed, "M & D 04217" is "mqd04217" and "m & d" is
+    "mqd": one trigram that only such labels have ("&" becomes a letter seldom found next to
+    other letters, so the key adds no common trigram as "and" would). Each character maps on
+    its own, so a label that contains the search contains it keyed too: searching the key as
+    well never loses a match. The constants are SQL literals, not parameters, so a prepared
     statement's generic plan still matches the index's expression.
     """
     return sa.func.replace(
         sa.func.replace(sa.func.lower(label), sa.text("' '"), sa.text("''")),
         sa.text("'&'"),
-        sa.text("'and'"),
+        sa.text("'q'"),
     )
 
 
