@@ -76,6 +76,11 @@ def stale_before() -> datetime:
     return utcnow() - timedelta(seconds=current_app.config["REPORT_JOB_TIMEOUT"])
 
 
+def _stale_rows():
+    """The rows is_stale() is true of, as a condition that checks the row as stored."""
+    return sa.and_(Report.status.in_(PENDING), Report.requested_at < stale_before())
+
+
 def is_stale(report: Report) -> bool:
     """Whether a queued or rendering report has waited longer than any job may run."""
     return report.status in PENDING and report.requested_at < stale_before()
@@ -89,7 +94,7 @@ def expire_if_stale(report: Report) -> bool:
         return False
     expired = db.session.execute(
         sa.update(Report)
-        .where(Report.id == report.id, Report.status.in_(PENDING), Report.requested_at < stale_before())
+        .where(Report.id == report.id, _stale_rows())
         .values(status=ReportStatus.FAILED, finished_at=utcnow())
     )
     db.session.refresh(report, ["status", "finished_at"])
@@ -207,7 +212,7 @@ def sweep_stale_reports() -> int:
     One conditional update: a report a worker finished a moment ago is ready and stays so."""
     swept = db.session.execute(
         sa.update(Report)
-        .where(Report.status.in_(PENDING), Report.requested_at < stale_before())
+        .where(_stale_rows())
         .values(status=ReportStatus.FAILED, finished_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
