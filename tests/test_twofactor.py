@@ -18,8 +18,17 @@ SECRET_ON_PAGE = re.compile(r'<code class="copy-field" id="totp-secret">([A-Z2-7
 RECOVERY_ON_PAGE = re.compile(r"<li><code>([A-Z2-9]{4}(?:-[A-Z2-9]{4}){3})</code></li>")
 
 
+# A code is checked a few milliseconds after it is made. Made in the last moments of a 30-second step,
+# last step's code would be two steps old by then and refused (a flake seen in CI), so wait those out.
+STEP_SAFETY_SECONDS = 2.0
+
+
 def code(secret: str, steps: int = 0) -> str:
-    """The TOTP code for now, or for a number of 30-second steps before or after."""
+    """The TOTP code for now, or for a number of 30-second steps before or after, made far enough from
+    a step boundary that it still belongs to the same step when the app checks it."""
+    left_in_step = 30 - time.time() % 30
+    if left_in_step < STEP_SAFETY_SECONDS:
+        time.sleep(left_in_step + 0.05)
     return pyotp.TOTP(secret).at(time.time() + 30 * steps)
 
 
