@@ -1,10 +1,12 @@
 """The web bench's baseline for autosave: a bare Flask app whose one route only writes the answer.
 
 POST /save takes autosave's JSON body ({"instrument", "item", "value"}) and upserts that
-one answer for one invitation (BASELINE_INVITATION_ID, the bench partner's) with the very
-statement autosave writes it with (clinic.services.responses._upsert: INSERT … ON
-CONFLICT (invitation, instrument, item) DO UPDATE on the answer table), through the same
-Flask-SQLAlchemy session and engine options as the app, and commits. Nothing else: no
+one answer for one invitation (BASELINE_INVITATION_ID, the bench partner's) with the app's
+own answer upsert (clinic.services.responses._upsert: INSERT … VALUES … ON CONFLICT
+(invitation, instrument, item) DO UPDATE on the answer table, compiled once as the app
+compiles it), through the same Flask-SQLAlchemy session and engine options as the app, and
+commits. Autosave writes the same row with the same ON CONFLICT, selecting it from the
+invitation's row only while the partner's link is live (INSERT … SELECT). Nothing else: no
 session cookie, no CSRF check, no link check, no validation, no rate limit, no security
 headers. It is what saving an answer costs on this database and this server when
 everything Tandem adds is taken away (and it follows any change to the upsert itself);

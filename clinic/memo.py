@@ -82,6 +82,8 @@ SIZES = {"answers": 1500, "score": 3000, "compare": 1500, "svg": 1500}
 SIZES |= {"talk": 1500}
 # Markup and form classes of the questionnaires themselves (no client data): small.
 SIZES |= {"choices": 4000, "forms": 200}
+# The questionnaire versions each partner link asks (autosave checks answers against them): small.
+SIZES |= {"versions": 4000}
 
 
 def init_app(app) -> None:

@@ -379,10 +379,23 @@ def test_the_first_autosave_starts_the_questionnaires_and_later_ones_keep_that_t
     assert started is not None
     assert couple_status(db, assessment) == CoupleStatus.IN_PROGRESS
 
+    # Saves within a few minutes leave the invitation's row alone (its last activity follows the
+    # saves to within responses.ACTIVITY_STEP) ...
     assert autosave(jonah, "connection", "heard_2", 2, csrf=csrf).get_json() == {"saved": True}
     again = invitation_of(db, assessment, 1)
-    assert again.started_at == started and again.last_activity_at > started
-    assert stored(db, again.id) == {("connection", "heard_1"): 4, ("connection", "heard_2"): 2}
+    assert again.started_at == started and again.last_activity_at == started
+    # ... and a save after a longer pause moves it, never the start.
+    earlier = utcnow() - responses.ACTIVITY_STEP - timedelta(seconds=1)
+    db.session.execute(sa.update(Invitation).where(Invitation.id == again.id).values(last_activity_at=earlier))
+    db.session.commit()
+    assert autosave(jonah, "connection", "heard_3", 3, csrf=csrf).get_json() == {"saved": True}
+    again = invitation_of(db, assessment, 1)
+    assert again.started_at == started and utcnow() - again.last_activity_at < timedelta(seconds=30)
+    assert stored(db, again.id) == {
+        ("connection", "heard_1"): 4,
+        ("connection", "heard_2"): 2,
+        ("connection", "heard_3"): 3,
+    }
 
 
 def test_autosave_clears_an_answer_with_null_or_empty_text(intake, make_client, db):

@@ -13,14 +13,18 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from clinic.blueprints.client.routes import AUTOSAVE_MAX_ANSWERS
+from clinic.db_types import utcnow
 from clinic.errors import RETRY_AFTER_SECONDS
 from clinic.extensions import db as _db
+from clinic.models import Invitation
+from clinic.services.responses import ACTIVITY_STEP
 from tests.conftest import login
 from tests.test_client import CHOICE_IDS, invitation_of, open_link, page_csrf, stored
 
@@ -141,14 +145,19 @@ def test_a_batch_after_sending_is_refused_and_changes_nothing(jonah, make_client
 
 
 @contextlib.contextmanager
-def database_away(app, *, matching: str = "", times: int = 1):
-    """Fail the next `times` statements that contain `matching` with the driver's own
-    OperationalError, as a restarting or unreachable database does; yields the list of
-    statements failed."""
+def database_away(app, *, matching: str = "", times: int = 1, after: int = 0):
+    """Fail the next `times` statements that contain `matching` (after letting `after` of them
+    through) with the driver's own OperationalError, as a restarting or unreachable database
+    does; yields the list of statements failed."""
     failed: list[str] = []
+    passed: list[str] = []
 
     def fail(cursor, statement, parameters, context):
-        if len(failed) < times and matching in statement:
+        if matching not in statement:
+            return
+        if len(passed) < after:
+            passed.append(statement)
+        elif len(failed) < times:
             failed.append(statement)
             # Raised where the driver runs the statement, so SQLAlchemy wraps it as it would a real one.
             raise context.dialect.loaded_dbapi.OperationalError("server closed the connection unexpectedly")
@@ -182,11 +191,24 @@ def assert_unavailable(response, *, json: bool, rate_limited: bool = False) -> N
         assert "Traceback" not in page and "OperationalError" not in page
 
 
-@pytest.mark.parametrize("statement", ["UPDATE invitation", "INSERT INTO answer"])
-def test_autosave_answers_503_json_when_the_database_is_away_writes_nothing_and_recovers(statement, app, jonah, db):
+@pytest.mark.parametrize(
+    ("statement", "after"),
+    [
+        ("INSERT INTO answer", 0),  # the first answer of the batch
+        ("INSERT INTO answer", 1),  # the second, after the first was written
+        ("UPDATE invitation", 0),  # the follow-up that moves a stale last activity, after both answers
+    ],
+)
+def test_autosave_answers_503_json_when_the_database_is_away_writes_nothing_and_recovers(
+    statement, after, app, jonah, db
+):
     browser, csrf, invitation_id = jonah
+    # Jonah's last activity is older than the step, so this save also moves it (UPDATE invitation).
+    stale = utcnow() - ACTIVITY_STEP - timedelta(minutes=1)
+    db.session.execute(sa.update(Invitation).where(Invitation.id == invitation_id).values(last_activity_at=stale))
+    db.session.commit()
     before = stored(db, invitation_id)
-    with database_away(app, matching=statement) as failed:
+    with database_away(app, matching=statement, after=after) as failed:
         response = batch(browser, csrf, [("connection", "heard_1", 1), ("connection", "heard_2", 2)])
     assert failed, "the simulated outage never happened"
     assert_unavailable(response, json=True)
@@ -194,6 +216,7 @@ def test_autosave_answers_503_json_when_the_database_is_away_writes_nothing_and_
     # The next request works, on the same process and pool.
     assert batch(browser, csrf, [("connection", "heard_1", 1), ("connection", "heard_2", 2)]).status_code == 200
     assert stored(db, invitation_id) == {("connection", "heard_1"): 1, ("connection", "heard_2"): 2}
+    assert utcnow() - invitation_of(db, jonah_assessment(db, invitation_id), 1).last_activity_at < timedelta(seconds=30)
 
 
 def test_partner_pages_answer_a_calm_503_in_the_partners_layout(app, jonah, db):

@@ -2,9 +2,10 @@
 
 Answers are stored one row per item, so two tabs saving different items never
 overwrite each other, and the same item saved twice keeps the later answer.
-Every save and the submission first update the invitation's own row with a
-condition on its state: that row is the lock that keeps a save from landing
-after the submission, and a second submission from scoring twice.
+Every save and the submission lock the invitation's own row with a condition on
+its state (a page save and the submission by updating it, autosave by selecting
+the answer from it FOR NO KEY UPDATE): that row is the lock that keeps a save
+from landing after the submission, and a second submission from scoring twice.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from clinic import catalog
 from clinic.db_types import utcnow
 from clinic.extensions import db
+from clinic.memo import memo
 from clinic.models import Answer, Assessment, Couple, Invitation, Score
 from clinic.services import safety
 from clinic.services.invitations import link_is_live, refresh_status
@@ -171,26 +173,60 @@ def _normalise(instrument: Instrument, answers: Mapping[str, AnswerValue]) -> di
     return cleaned
 
 
-_UPSERTS: dict[str, sa.Insert] = {}
+_ANSWER_COLUMNS = ("invitation_id", "instrument_id", "item_id", "value", "text", "updated_at")
 
 
-def _upsert() -> sa.Insert:
-    """INSERT … ON CONFLICT (invitation, instrument, item) DO UPDATE, in the session's dialect.
+def _on_conflict(insert):
+    """… ON CONFLICT (invitation, instrument, item) DO UPDATE: the same item saved again keeps the later answer."""
+    return insert.on_conflict_do_update(
+        index_elements=["invitation_id", "instrument_id", "item_id"],
+        set_={"value": insert.excluded.value, "text": insert.excluded.text, "updated_at": insert.excluded.updated_at},
+    )
 
-    Built once per dialect and executed with bound rows, so SQLAlchemy compiles it once."""
-    dialect = db.session.get_bind().dialect.name
-    statement = _UPSERTS.get(dialect)
+
+def _compiled_once(statement, dialect: sa.Dialect, **result_types) -> sa.TextClause:
+    """The statement as text in this dialect, with the same typed parameters (and typed result columns).
+
+    SQLAlchemy does not cache the dialects' INSERT … ON CONFLICT (their Insert classes set
+    inherit_cache = False), so an upsert built once was still compiled afresh on every
+    execution: 0.3 ms of each autosave. Compiled here once per dialect; a text statement is
+    cached like any other, and its bound values go through the same types (encryption of
+    free text, UTC times)."""
+    # The dialect's own SQL without a driver's extras (psycopg would add "::TYPE" casts to the
+    # parameters, which text() cannot read), with :name parameters.
+    plain = postgresql.base.PGDialect if dialect.name == "postgresql" else sqlite.base.SQLiteDialect
+    compiled = statement.compile(dialect=plain(paramstyle="named"))
+    text = sa.text(str(compiled)).bindparams(
+        *(sa.bindparam(bind.key, type_=bind.type) for bind in compiled.binds.values())
+    )
+    return text.columns(**result_types) if result_types else text
+
+
+_COMPILED: dict[tuple[str, str], sa.TextClause] = {}
+
+
+def _statement(name: str) -> sa.TextClause:
+    """One of the answer writes (see _BUILDERS), compiled once for the session's dialect."""
+    dialect = db.session.get_bind().dialect
+    key = (name, dialect.name)
+    statement = _COMPILED.get(key)
     if statement is None:
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Answer.__table__)
-        statement = _UPSERTS[dialect] = insert.on_conflict_do_update(
-            index_elements=["invitation_id", "instrument_id", "item_id"],
-            set_={
-                "value": insert.excluded.value,
-                "text": insert.excluded.text,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
+        build, result_types = _BUILDERS[name]
+        insert = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
+        statement = _COMPILED[key] = _compiled_once(build(insert), dialect, **result_types)
     return statement
+
+
+def _upsert() -> sa.TextClause:
+    """INSERT … ON CONFLICT (invitation, instrument, item) DO UPDATE of answer rows (the
+    columns of _ANSWER_COLUMNS), in the session's dialect."""
+    return _statement("upsert")
+
+
+def _build_upsert(insert):
+    columns = Answer.__table__.c
+    row = {name: sa.bindparam(name, type_=columns[name].type) for name in _ANSWER_COLUMNS}
+    return _on_conflict(insert(Answer.__table__).values(row))
 
 
 def _closed_reason(invitation_id: int) -> ResponsesClosed:
@@ -297,46 +333,128 @@ def save_answers(
     db.session.flush()
 
 
+def _versions_of(invitation_id: int, token_hash: str) -> dict[str, int] | None:
+    """{instrument id: version} of the questionnaires the link's assessment asks, or None when the
+    link does not open this invitation. An assessment's questionnaires never change once it is
+    made, so a process looks them up once per link (memo "versions", keyed by the link's token
+    hash too: a reused invitation id never meets an old value)."""
+    kept = memo("versions")
+    versions = kept.get((invitation_id, token_hash))
+    if versions is None:
+        instruments = db.session.scalar(
+            sa.select(_assessment.c.instruments)
+            .join(_invitation, _invitation.c.assessment_id == _assessment.c.id)
+            .where(_invitation.c.id == invitation_id, link_is_live(token_hash))
+        )
+        if instruments is None:
+            return None
+        versions = kept.put((invitation_id, token_hash), {str(key): int(version) for key, version in instruments})
+    return versions
+
+
+def _the_link_row():
+    """SELECT … FROM the invitation's row while the session's link is live and the link takes
+    answers, locking the row as every save does (FOR NO KEY UPDATE on PostgreSQL, so a sending
+    in another tab waits or is waited for; SQLite writes one at a time anyway)."""
+    row = _invitation.c
+    now = sa.bindparam("now", type_=row.expires_at.type)
+    return lambda *columns: (
+        sa.select(*columns)
+        .where(row.id == sa.bindparam("invitation_id"), link_is_live(sa.bindparam("token_hash")), _open_condition(now))
+        .with_for_update(key_share=True, of=_invitation)
+    )
+
+
+def _build_conditional_upsert(insert):
+    """Autosave's one statement: INSERT … SELECT the answer from the link's row (none when the link
+    no longer takes answers), ON CONFLICT … DO UPDATE, RETURNING the row's started and last
+    activity times (the rare follow-ups need them)."""
+    answer = Answer.__table__.c
+    select = _the_link_row()(
+        _invitation.c.id,
+        sa.bindparam("instrument_id", type_=answer.instrument_id.type),
+        sa.bindparam("item_id", type_=answer.item_id.type),
+        sa.bindparam("value", type_=answer.value.type),
+        sa.bindparam("text", type_=answer.text.type),
+        sa.bindparam("now", type_=answer.updated_at.type),
+    )
+    return _on_conflict(insert(Answer.__table__).from_select(_ANSWER_COLUMNS, select)).returning(*_link_state())
+
+
+def _link_state() -> list:
+    """The invitation's started and last activity times and its couple's last activity, as scalar
+    subqueries on the invitation id (by id rather than correlated: SQLite's RETURNING drops the
+    table names of correlated columns)."""
+    invitation_id = sa.bindparam("invitation_id")
+    of_link = _invitation.c.id == invitation_id
+    assessment_id = sa.select(_invitation.c.assessment_id).where(of_link).scalar_subquery()
+    couple_id = sa.select(_assessment.c.couple_id).where(_assessment.c.id == assessment_id).scalar_subquery()
+    return [
+        sa.select(_invitation.c.started_at).where(of_link).scalar_subquery().label("started_at"),
+        sa.select(_invitation.c.last_activity_at).where(of_link).scalar_subquery().label("last_activity_at"),
+        sa.select(_couple.c.last_activity_at).where(_couple.c.id == couple_id).scalar_subquery().label("couple_activity"),
+    ]
+
+
+def _build_link_state(_insert):
+    """The same lock and state, for a save that only clears answers (nothing to insert)."""
+    return _the_link_row()(*_link_state())
+
+
+_LINK_STATE_TYPES = dict.fromkeys(("started_at", "last_activity_at", "couple_activity"), Invitation.started_at.type)
+# name: (build(dialect's insert) -> statement, types of its result columns)
+_BUILDERS = {
+    "upsert": (_build_upsert, {}),
+    "conditional upsert": (_build_conditional_upsert, _LINK_STATE_TYPES),
+    "link state": (_build_link_state, _LINK_STATE_TYPES),
+}
+
+
+def _touch_link(invitation_id: int, state, now: datetime) -> None:
+    """Follow up a save whose link state (started_at, last_activity_at, couple_activity) is out of
+    date: move the invitation's and the couple's last activity to now (each only when it is more
+    than ACTIVITY_STEP old); the first save also starts the questionnaires, and the dashboard
+    then says "in progress"."""
+    started_at, last_activity_at, couple_activity = state
+    if started_at is not None and not _activity_is_stale(last_activity_at, now):
+        if not _activity_is_stale(couple_activity, now):
+            return
+    else:
+        db.session.execute(
+            sa.update(_invitation)
+            .where(_invitation.c.id == invitation_id)
+            .values(last_activity_at=now, started_at=sa.func.coalesce(_invitation.c.started_at, now))
+        )
+    couple_id = db.session.scalar(
+        sa.select(_assessment.c.couple_id)
+        .join(_invitation, _invitation.c.assessment_id == _assessment.c.id)
+        .where(_invitation.c.id == invitation_id)
+    )
+    if started_at is None:
+        refresh_status(db.session.get(Couple, couple_id))
+    elif _activity_is_stale(couple_activity, now):
+        _touch_couple(couple_id, now)
+
+
 def autosave(invitation_id: int, token_hash: str, answers: Sequence[tuple[str, str, AnswerValue]]) -> None:
     """Save answers as they are chosen, for the partner session that holds (invitation id, token
     hash): the hot path of a partner's form. One answer or a batch (what a page held while the
-    network was away), all or nothing, in two statements (touch the link's row, upsert the
-    answers) plus one per questionnaire with cleared answers, and one more when the couple's last
-    activity is more than ACTIVITY_STEP old. Within a batch the last answer to an item wins.
+    network was away), all or nothing. Within a batch the last answer to an item wins.
 
-    The touch is conditional on the link that opened the session still being one of the
-    invitation's (a reminder's further link leaves it so) and the link still taking answers,
-    and it locks the row like save_answers does. Raises LinkNotOpen when it is not (nothing
-    written), and AnswerError for any answer the questionnaire cannot take (nothing of the
-    batch written: the caller rolls back the touch).
+    Every answer is checked first (against the versions the link's assessment asks, see
+    _versions_of); then one statement per answer writes it only while the link is live and
+    takes answers, locking the invitation's row like every save. So one answer is one
+    statement. The invitation's and the couple's last activity follow the saves to within
+    ACTIVITY_STEP: one more UPDATE every few minutes, and on the first save, which starts
+    the questionnaires.
+
+    Raises LinkNotOpen when the link is not live or no longer takes answers, and AnswerError
+    for any answer the questionnaire cannot take; either way the caller rolls back and
+    nothing of the batch is kept.
     """
-    now = utcnow()
-    of_assessment = _assessment.c.id == _invitation.c.assessment_id
-    couple_id_of = sa.select(_assessment.c.couple_id).where(of_assessment).scalar_subquery()
-    touched = db.session.execute(
-        sa.update(_invitation)
-        .where(_invitation.c.id == invitation_id, link_is_live(token_hash), _open_condition(now))
-        .values(last_activity_at=now, started_at=sa.func.coalesce(_invitation.c.started_at, now))
-        .returning(
-            sa.select(_assessment.c.instruments).where(of_assessment).scalar_subquery(),
-            couple_id_of,
-            _invitation.c.started_at,
-            # Nested rather than joined: SQLite's RETURNING names columns without their table.
-            sa.select(_couple.c.last_activity_at)
-            .where(
-                _couple.c.id
-                == sa.select(_assessment.c.couple_id)
-                .where(of_assessment)
-                .correlate_except(_assessment)
-                .scalar_subquery()
-            )
-            .scalar_subquery(),
-        )
-    ).first()
-    if touched is None:
+    versions = _versions_of(invitation_id, token_hash)
+    if versions is None:
         raise LinkNotOpen
-    instruments, couple_id, started_at, couple_activity = touched
-    versions = {str(key): int(version) for key, version in instruments}
     by_instrument: dict[str, dict[str, AnswerValue]] = {}
     for instrument_id, item_id, value in answers:
         if instrument_id not in versions:
@@ -346,13 +464,38 @@ def autosave(invitation_id: int, token_hash: str, answers: Sequence[tuple[str, s
     checked = []
     for instrument_id, given in sorted(by_instrument.items()):
         instrument = catalog.instrument(instrument_id, versions[instrument_id])
-        checked.append((instrument, _normalise(instrument, given)))
-    for instrument, cleaned in checked:
-        _write(invitation_id, instrument, cleaned, now)
-    if started_at == now:  # this save started the questionnaires: the dashboard says "in progress"
-        refresh_status(db.session.get(Couple, couple_id))
-    elif _activity_is_stale(couple_activity, now):  # a third statement every few minutes at most
-        _touch_couple(couple_id, now)
+        checked.extend((instrument_id, item_id, value) for item_id, value in sorted(_normalise(instrument, given).items()))
+
+    now = utcnow()
+    link = {"invitation_id": invitation_id, "token_hash": token_hash, "now": now}
+    state = None
+    for instrument_id, item_id, value in checked:  # in the lock order every writer shares
+        if value is None:
+            continue
+        answer = {
+            "instrument_id": instrument_id,
+            "item_id": item_id,
+            "value": value if isinstance(value, int) else None,
+            "text": value if isinstance(value, str) else None,
+        }
+        state = db.session.execute(_statement("conditional upsert"), link | answer).first()
+        if state is None:
+            raise LinkNotOpen
+    cleared = [(instrument_id, item_id) for instrument_id, item_id, value in checked if value is None]
+    if cleared:
+        if state is None:
+            state = db.session.execute(_statement("link state"), link).first()
+            if state is None:
+                raise LinkNotOpen
+        db.session.execute(
+            sa.delete(Answer)
+            .where(
+                Answer.invitation_id == invitation_id,
+                sa.tuple_(Answer.instrument_id, Answer.item_id).in_(cleared),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    _touch_link(invitation_id, state, now)
 
 
 def _measure_json(measures: Mapping[str, ScoreResult]) -> dict:

@@ -254,8 +254,9 @@ def autosave():
     {"answers": [...]} (what a page kept while the network was away). All or nothing: one answer
     the questionnaire cannot take saves none of the batch. null or "" clears an answer.
 
-    The hot path: the session's link is checked and touched by the same statement that
-    locks it (responses.autosave); only a link that no longer takes answers costs more.
+    The hot path: one statement writes an answer only while the session's link is live and
+    open, and locks the invitation's row (responses.autosave); only a link that no longer
+    takes answers costs more.
     """
     link = partner_session.held()
     if link is None:
