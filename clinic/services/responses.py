@@ -392,7 +392,10 @@ def _link_state() -> list:
     return [
         sa.select(_invitation.c.started_at).where(of_link).scalar_subquery().label("started_at"),
         sa.select(_invitation.c.last_activity_at).where(of_link).scalar_subquery().label("last_activity_at"),
-        sa.select(_couple.c.last_activity_at).where(_couple.c.id == couple_id).scalar_subquery().label("couple_activity"),
+        sa.select(_couple.c.last_activity_at)
+        .where(_couple.c.id == couple_id)
+        .scalar_subquery()
+        .label("couple_activity"),
     ]
 
 
@@ -464,7 +467,9 @@ def autosave(invitation_id: int, token_hash: str, answers: Sequence[tuple[str, s
     checked = []
     for instrument_id, given in sorted(by_instrument.items()):
         instrument = catalog.instrument(instrument_id, versions[instrument_id])
-        checked.extend((instrument_id, item_id, value) for item_id, value in sorted(_normalise(instrument, given).items()))
+        checked.extend(
+            (instrument_id, item_id, value) for item_id, value in sorted(_normalise(instrument, given).items())
+        )
 
     now = utcnow()
     link = {"invitation_id": invitation_id, "token_hash": token_hash, "now": now}
