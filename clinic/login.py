@@ -113,7 +113,9 @@ def _expired(now: float) -> str | None:
 
 def check_clinician_session():
     """Before each request: end timed-out clinician sessions; hold back clinicians who must set up 2FA."""
-    if request.endpoint == "static" or not current_user.is_authenticated:
+    # Partner pages never read a clinician's session (opening a link clears it), so they skip
+    # loading one: autosave is the hottest path there is.
+    if request.endpoint == "static" or request.blueprint == "client" or not current_user.is_authenticated:
         return None
     now = time.time()
     reason = _expired(now)

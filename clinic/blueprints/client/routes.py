@@ -249,6 +249,9 @@ def _read_autosave() -> list[tuple[str, str, object]]:
 
 
 @bp.post("/q/autosave")
+# No limit of its own (a page sends one request per answer chosen, and only a partner session
+# that holds a live link gets past the first check); exempt, so the limiter does no work here.
+@limiter.exempt
 def autosave():
     """Save answers as they are chosen: JSON {instrument, item, value}, or several at once as
     {"answers": [...]} (what a page kept while the network was away). All or nothing: one answer
