@@ -259,17 +259,16 @@ def _open_condition(now):
     return sa.and_(row.submitted_at.is_(None), row.revoked_at.is_(None), row.expires_at > now)
 
 
+def _stored(value: int | str) -> dict[str, int | str | None]:
+    """The answer's value and text columns: a choice is stored as a number, free text as text."""
+    return {"value": value if isinstance(value, int) else None, "text": value if isinstance(value, str) else None}
+
+
 def _write(invitation_id: int, instrument: Instrument, cleaned: Mapping[str, AnswerValue], now) -> None:
     """Store checked answers (upsert the given, delete the cleared), in a lock order every writer shares."""
     rows = [
-        {
-            "invitation_id": invitation_id,
-            "instrument_id": instrument.id,
-            "item_id": item_id,
-            "value": value if isinstance(value, int) else None,
-            "text": value if isinstance(value, str) else None,
-            "updated_at": now,
-        }
+        {"invitation_id": invitation_id, "instrument_id": instrument.id, "item_id": item_id, "updated_at": now}
+        | _stored(value)
         for item_id, value in sorted(cleaned.items())
         if value is not None
     ]
@@ -352,13 +351,13 @@ def _versions_of(invitation_id: int, token_hash: str) -> dict[str, int] | None:
     return versions
 
 
-def _the_link_row():
-    """SELECT … FROM the invitation's row while the session's link is live and the link takes
+def _from_open_link(*columns) -> sa.Select:
+    """SELECT columns FROM the invitation's row while the session's link is live and takes
     answers, locking the row as every save does (FOR NO KEY UPDATE on PostgreSQL, so a sending
     in another tab waits or is waited for; SQLite writes one at a time anyway)."""
     row = _invitation.c
     now = sa.bindparam("now", type_=row.expires_at.type)
-    return lambda *columns: (
+    return (
         sa.select(*columns)
         .where(row.id == sa.bindparam("invitation_id"), link_is_live(sa.bindparam("token_hash")), _open_condition(now))
         .with_for_update(key_share=True, of=_invitation)
@@ -370,7 +369,7 @@ def _build_conditional_upsert(insert):
     no longer takes answers), ON CONFLICT … DO UPDATE, RETURNING the row's started and last
     activity times (the rare follow-ups need them)."""
     answer = Answer.__table__.c
-    select = _the_link_row()(
+    select = _from_open_link(
         _invitation.c.id,
         sa.bindparam("instrument_id", type_=answer.instrument_id.type),
         sa.bindparam("item_id", type_=answer.item_id.type),
@@ -401,7 +400,7 @@ def _link_state() -> list:
 
 def _build_link_state(_insert):
     """The same lock and state, for a save that only clears answers (nothing to insert)."""
-    return _the_link_row()(*_link_state())
+    return _from_open_link(*_link_state())
 
 
 _LINK_STATE_TYPES = dict.fromkeys(("started_at", "last_activity_at", "couple_activity"), Invitation.started_at.type)
@@ -477,12 +476,7 @@ def autosave(invitation_id: int, token_hash: str, answers: Sequence[tuple[str, s
     for instrument_id, item_id, value in checked:  # in the lock order every writer shares
         if value is None:
             continue
-        answer = {
-            "instrument_id": instrument_id,
-            "item_id": item_id,
-            "value": value if isinstance(value, int) else None,
-            "text": value if isinstance(value, str) else None,
-        }
+        answer = {"instrument_id": instrument_id, "item_id": item_id} | _stored(value)
         state = db.session.execute(_statement("conditional upsert"), link | answer).first()
         if state is None:
             raise LinkNotOpen
