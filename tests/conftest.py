@@ -9,6 +9,7 @@ import email
 import email.policy
 import os
 import re
+import secrets
 import socket
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
 
 from clinic import audit, create_app, memo
 from clinic.config import TestConfig, database_url
@@ -97,6 +99,39 @@ def app(database_url_for_tests, tmp_path_factory):
     yield application
     with application.app_context():
         _db.engine.dispose()
+
+
+@pytest.fixture
+def make_empty_database(tmp_path):
+    """Factory: the URL of a database nobody has touched (a new SQLite file, or a new
+    PostgreSQL database beside the suite's); each is dropped after the test."""
+    made: list[str] = []
+    counter = iter(range(1, 10_000))
+
+    def make() -> str:
+        if not is_postgres():
+            return f"sqlite:///{tmp_path / f'fresh-{next(counter)}.db'}"
+        name = f"tandem_fresh_{secrets.token_hex(4)}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return make_url(TEST_DB_URL).set(database=name).render_as_string(hide_password=False)
+
+    admin = sa.create_engine(TEST_DB_URL, isolation_level="AUTOCOMMIT") if is_postgres() else None
+    try:
+        yield make
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                for name in made:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.fixture
+def empty_database_url(make_empty_database) -> str:
+    """A database nobody has touched: a new SQLite file, or a new PostgreSQL database."""
+    return make_empty_database()
 
 
 @pytest.fixture

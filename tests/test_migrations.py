@@ -1,37 +1,19 @@
-"""The migrations build exactly the schema the models declare, on the suite's database."""
+"""The migrations build exactly the schema the models declare, on the suite's database.
 
-import secrets
+`empty_database_url` (a database nobody has touched) comes from tests/conftest.py.
+"""
+
 import warnings
 
-import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy.engine import make_url
 
 from clinic import create_app
 from clinic.config import TestConfig
 from clinic.extensions import db
 from tests.conftest import TEST_DB_URL, is_postgres
-
-
-@pytest.fixture
-def empty_database_url(tmp_path):
-    """A database nobody has touched: a new SQLite file, or a new PostgreSQL database."""
-    if not is_postgres():
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-        return
-    name = f"tandem_migcheck_{secrets.token_hex(4)}"
-    admin = sa.create_engine(TEST_DB_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(TEST_DB_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def schema_differences(app):
