@@ -31,14 +31,24 @@ def _practice_zone() -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def localtime(value: datetime | None, fmt: str = "%-d %b %Y, %H:%M") -> str:
+# How a date and time is written on pages, in PDFs and in emails: with its zone ("4 Dec 2026,
+# 14:05 GMT"). A bare date ("4 Dec") leaves the zone to the page, which states it once.
+DATE_TIME = "%-d %b %Y, %H:%M %Z"
+
+
+def localtime(value: datetime | None, fmt: str = DATE_TIME) -> str:
     """A UTC timestamp shown in the practice's time zone."""
     if value is None:
         return "—"
     return value.astimezone(practice_zone()).strftime(fmt)
 
 
-def localtime_in(value: datetime | None, zone: str, fmt: str = "%-d %b %Y, %H:%M %Z") -> str:
+def practice_zone_name() -> str:
+    """The zone the signed-in clinician's pages show times in, as its IANA name ("Europe/London")."""
+    return practice_zone().key
+
+
+def localtime_in(value: datetime | None, zone: str, fmt: str = DATE_TIME) -> str:
     """A UTC timestamp shown in a named zone (for emails, where no one is signed in)."""
     if value is None:
         return "—"
@@ -71,6 +81,7 @@ def crisis_lines(text: str) -> list[str]:
 def init_app(app: Flask) -> None:
     app.add_template_filter(localtime, "localtime")
     app.add_template_filter(localtime_in, "localtime_in")
+    app.add_template_global(practice_zone_name, "practice_zone_name")
     app.add_template_filter(num, "num")
     app.add_template_filter(crisis_lines, "crisis_lines")
     app.add_template_filter(signed, "signed")

@@ -234,7 +234,7 @@ def test_safety_flag_is_in_the_brief_and_review_is_recorded(client, setup, make_
     assert panel == (
         "Safety Every safety flag has been reviewed. 1 reviewed flag A Robin · Intake · Urgent “I have had "
         "thoughts of hurting myself or ending my life.” Answer: Once or twice "
-        f"✓ Reviewed by {owner.name}, {review.reviewed_at:%-d %b %Y, %H:%M}: Called Robin; safety plan in place. "
+        f"✓ Reviewed by {owner.name}, {review.reviewed_at:%-d %b %Y, %H:%M %Z}: Called Robin; safety plan in place. "
         "Edit the review note Note (optional) Called Robin; safety plan in place. Save note"
     )
 
@@ -276,7 +276,7 @@ def test_partial_data_shows_one_partner_and_never_in_progress_answers(client, se
     assert row(details(html), "Area") == "Area A Robin"
     assert row(details(html), "How things feel overall") == "How things feel overall 4.00 Good"
     assert text_of(html.split('class="card notice partial-notice">')[1].split("</p>")[0]) == (
-        f"Robin sent this assessment {sent:%-d %b %Y, %H:%M}. Sasha has not sent it yet: only Robin's answers are "
+        f"Robin sent this assessment {sent:%-d %b %Y, %H:%M %Z}. Sasha has not sent it yet: only Robin's answers are "
         "shown, and the comparison waits for both."
     )
     page = text_of(html)
@@ -445,11 +445,11 @@ def test_partial_page_shows_who_sent_and_who_we_wait_for_without_empty_charts(
     html = login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True)
     page = text_of(html)
     assert (
-        f"Showing Intake: Robin sent it {sent:%-d %b %Y, %H:%M}; Sasha has not sent it. "
+        f"Showing Intake: Robin sent it {sent:%-d %b %Y, %H:%M %Z}; Sasha has not sent it. "
         f"Waiting for B Sasha since {waiting_since:%-d %b}: has not opened the link yet."
     ) in page
     assert text_of(html.split('class="card notice partial-notice">')[1].split("</p>")[0]) == (
-        f"Robin sent this assessment {sent:%-d %b %Y, %H:%M}. Sasha has not sent it yet: only Robin's answers are "
+        f"Robin sent this assessment {sent:%-d %b %Y, %H:%M %Z}. Sasha has not sent it yet: only Robin's answers are "
         "shown, and the comparison waits for both."
     )
     part = instrument_part(html, "connection")
@@ -513,14 +513,14 @@ def test_partial_data_notice_names_who_submitted_and_who_is_awaited(
     elif submitted == "A":
         # The practice's zone is UTC: the time is shown as stored.
         assert notice == (
-            f"Robin sent this assessment {sent:%-d %b %Y, %H:%M}. Sasha has not sent it yet: only Robin's answers "
+            f"Robin sent this assessment {sent:%-d %b %Y, %H:%M %Z}. Sasha has not sent it yet: only Robin's answers "
             "are shown, and the comparison waits for both."
         )
         assert row(details(html), "How things feel overall") == "How things feel overall 4.00 Good"
         assert "Waiting for B Sasha since" in page
     else:
         assert notice == (
-            f"Sasha sent this assessment {sent:%-d %b %Y, %H:%M}. Robin has not sent it yet: only Sasha's answers "
+            f"Sasha sent this assessment {sent:%-d %b %Y, %H:%M %Z}. Robin has not sent it yet: only Sasha's answers "
             "are shown, and the comparison waits for both."
         )
         assert row(details(html), "How things feel overall") == "How things feel overall 2.25 ▲ Struggling · concern"

@@ -35,7 +35,7 @@ from clinic.results import (
     trends_svg,
 )
 from clinic.services.couples import PREP_NOTES_LIMIT
-from clinic.templating import localtime_in
+from clinic.templating import DATE_TIME, localtime_in
 from clinic.wording import NOT_ENOUGH, WAITING_WORDS, agreement_words, higher_by
 from instruments import Result, theme_label
 from instruments.numbers import fmt
@@ -77,7 +77,6 @@ Kind = Literal["clinician", "summary"]
 PAGE_SIZES = ("A4", "Letter")
 POSITIONS = (1, 2)
 DATE = "%-d %b %Y"
-DATE_TIME = "%-d %b %Y, %H:%M %Z"
 # Forms and services keep text within these limits; the columns do not everywhere
 # (SQLite ignores VARCHAR lengths), so the report clips too and a stray
 # oversized value costs a line, not a thousand pages.
