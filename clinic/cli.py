@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -238,6 +239,57 @@ def audit_verify_command():
     click.echo(f"The audit trail is intact: {head.rows} rows, ending at row {head.last_id} ({head.last_hash}).")
 
 
+def _passphrase_from_stdin() -> str:
+    passphrase = sys.stdin.readline().rstrip("\r\n")
+    if not passphrase:
+        _fail("No passphrase on standard input.")
+    return passphrase
+
+
+@click.command("backup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="The archive to write (a new file).")
+@click.option("--passphrase-stdin", is_flag=True, help="Encrypt to a passphrase read from standard input.")
+@click.option("--recipient", metavar="AGE_PUBLIC_KEY", help="Encrypt to this age public key (age1…).")
+@with_appcontext
+def backup_command(output, passphrase_stdin, recipient):
+    """Write one archive of the database with its manifest (no keys), optionally encrypted with age."""
+    from clinic import backup
+
+    if passphrase_stdin and recipient:
+        _fail("Choose one: --passphrase-stdin or --recipient.")
+    passphrase = _passphrase_from_stdin() if passphrase_stdin else None
+    try:
+        made = backup.create_backup(output, passphrase=passphrase, recipient=recipient)
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    if not made.encrypted:
+        click.echo(
+            "Warning: this archive holds client data unencrypted (use --recipient or --passphrase-stdin).", err=True
+        )
+    click.echo(made.summary())
+
+
+@click.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--passphrase-stdin", is_flag=True, help="Read the archive's passphrase from standard input.")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path), help="The age key file that opens it.")
+@with_appcontext
+def restore_command(archive, passphrase_stdin, identity):
+    """Load a backup into the configured database, which must be empty, and check it (one line; exits 1 if not)."""
+    from clinic import backup
+
+    if passphrase_stdin and identity:
+        _fail("Choose one: --passphrase-stdin or --identity.")
+    passphrase = _passphrase_from_stdin() if passphrase_stdin else None
+    try:
+        restored = backup.restore_backup(archive, passphrase=passphrase, identity_file=identity)
+    except backup.BackupError as exc:
+        _fail(str(exc))
+    if restored.problems:
+        _fail(restored.summary())
+    click.echo(restored.summary())
+
+
 instruments_cli = click.Group("instruments", help="The questionnaire definitions.")
 
 
@@ -278,3 +330,5 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(report_worker_command)
     app.cli.add_command(sweep_reports_command)
     app.cli.add_command(rotate_keys_command)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
