@@ -142,7 +142,8 @@ def note_failure(clinician: Clinician, *, step: str) -> None:
         )
 
 
-def _clear_failures(clinician: Clinician) -> None:
+def clear_failures(clinician: Clinician) -> None:
+    """Forget the counted failures and any sign-in lock they led to."""
     clinician.failed_signins = 0
     clinician.failed_signins_since = None
     clinician.locked_until = None
@@ -171,7 +172,7 @@ def authenticate(email: str, password: str) -> Clinician | None:
 
 def finish_signin(clinician: Clinician, *, two_factor: str | None = None) -> None:
     """Record a completed sign-in (password, and second factor when required); failures start over."""
-    _clear_failures(clinician)
+    clear_failures(clinician)
     clinician.last_sign_in_at = utcnow()
     audit.record(
         "signin.success",
@@ -300,7 +301,7 @@ def reset_password(token: AccountToken, password: str) -> Clinician:
     """Set a new password from a reset link: the link is spent and every session ends."""
     clinician = _set_password_from_link(token, password)
     # Whoever holds the mailbox may sign in again at once; the second factor still applies.
-    _clear_failures(clinician)
+    clear_failures(clinician)
     audit.record(
         "password.reset_done",
         actor="clinician",

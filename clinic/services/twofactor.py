@@ -37,6 +37,11 @@ RECOVERY_LENGTH = 16
 _SEPARATORS = re.compile(r"[\s\-]+")
 
 WRONG_CODE = "That code is not right. Enter the current code from your app, or one of your recovery codes."
+MISSING_APP_CODE = "Enter the 6-digit code your authenticator app shows now."
+WRONG_APP_CODE = (
+    "That code is not right, or was already used. Enter the code your authenticator app shows now "
+    "(recovery codes do not work here)."
+)
 
 
 class TwoFactorError(ValueError):
@@ -61,6 +66,13 @@ def _new_recovery_code() -> str:
     """A random recovery code, shown as four groups of four."""
     raw = "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(RECOVERY_LENGTH))
     return "-".join(raw[i : i + 4] for i in range(0, RECOVERY_LENGTH, 4))
+
+
+def _new_recovery_codes(clinician: Clinician) -> list[str]:
+    """A fresh set of recovery codes for the clinician (earlier ones stop working); returned to be shown once."""
+    codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
+    clinician.recovery_code_hashes = " ".join(hash_recovery_code(c) for c in codes)
+    return codes
 
 
 def begin_enrolment(clinician: Clinician) -> None:
@@ -166,8 +178,7 @@ def confirm_enrolment(clinician: Clinician, code: str) -> list[str]:
         raise TwoFactorError("Start setting up two-factor sign-in first.")
     if not _use_totp(clinician, code):
         raise TwoFactorError("That code does not match. Check that your phone's clock is right and try the next one.")
-    codes = [_new_recovery_code() for _ in range(RECOVERY_CODE_COUNT)]
-    clinician.recovery_code_hashes = " ".join(hash_recovery_code(c) for c in codes)
+    codes = _new_recovery_codes(clinician)
     clinician.totp_enabled_at = utcnow()
     audit.record("2fa.enabled", actor="clinician", actor_id=clinician.id, practice_id=clinician.practice_id)
     db.session.flush()
@@ -196,9 +207,49 @@ def disable(clinician: Clinician, *, password: str, code: str) -> None:
     if _use_code(clinician, code) is None:
         accounts.note_failure(clinician, step="two_factor")
         raise TwoFactorError(WRONG_CODE)
+    clear(clinician)
+    audit.record("2fa.disabled", actor="clinician", actor_id=clinician.id, practice_id=clinician.practice_id)
+    db.session.flush()
+
+
+def clear(clinician: Clinician) -> None:
+    """Two-factor sign-in off: the secret, the last used step and the recovery codes are forgotten.
+
+    No checks and no audit event: the callers (turning it off, the owner's reset) do both."""
     clinician.totp_secret = None
     clinician.totp_enabled_at = None
     clinician.totp_last_counter = None
     clinician.recovery_code_hashes = ""
-    audit.record("2fa.disabled", actor="clinician", actor_id=clinician.id, practice_id=clinician.practice_id)
+
+
+def check_app_code(clinician: Clinician, code: str) -> None:
+    """Spend a current code from the clinician's authenticator app, or raise TwoFactorError.
+
+    Recovery codes are refused here on purpose. This check guards acts on a signed-in
+    session (making new recovery codes, an owner's recovery actions on someone else's
+    account), where it must prove the person at the keyboard holds the authenticator
+    right now. A recovery code is a long-lived paper fallback for signing in: whoever
+    found a printout could otherwise use it to act as this clinician, and a clinician
+    who has lost the app should reset two-factor instead."""
+    if not normalise_code(code):
+        raise TwoFactorError(MISSING_APP_CODE)
+    if not _use_totp(clinician, code):
+        accounts.note_failure(clinician, step="two_factor")  # guesses count towards the lock, as at sign-in
+        raise TwoFactorError(WRONG_APP_CODE)
+
+
+def regenerate_recovery_codes(clinician: Clinician, code: str) -> list[str]:
+    """New recovery codes after a current code from the app; the old ones stop working. Returned to be shown once."""
+    if not clinician.two_factor_enabled:
+        raise TwoFactorError("Two-factor sign-in is not on, so there are no recovery codes to replace.")
+    check_app_code(clinician, code)
+    codes = _new_recovery_codes(clinician)
+    audit.record(
+        "two_factor.recovery_codes_regenerated",
+        actor="clinician",
+        actor_id=clinician.id,
+        practice_id=clinician.practice_id,
+        detail={"count": len(codes)},
+    )
     db.session.flush()
+    return codes

@@ -36,6 +36,14 @@ class ClinicianActionForm(Form):
     submit = SubmitField()
 
 
+class OwnerCodeForm(Form):
+    """A button that acts on another clinician's sign-in; with the owner's own app code when the owner uses two-factor."""
+
+    # Optional here: whether a code is needed depends on the owner, and the service says so plainly.
+    code = StringField("Your current code from your authenticator app", validators=[Optional(), Length(max=20)])
+    submit = SubmitField()
+
+
 def _zone_choices() -> list[tuple[str, str]]:
     return [(z, z.replace("_", " ")) for z in sorted(available_timezones()) if "/" in z or z == "UTC"]
 

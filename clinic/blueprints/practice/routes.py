@@ -6,13 +6,18 @@ from flask_login import current_user, login_required
 
 from clinic import audit
 from clinic.blueprints.practice import bp
-from clinic.blueprints.practice.forms import ClinicianActionForm, InviteClinicianForm, PracticeSettingsForm
+from clinic.blueprints.practice.forms import (
+    ClinicianActionForm,
+    InviteClinicianForm,
+    OwnerCodeForm,
+    PracticeSettingsForm,
+)
 from clinic.extensions import db
 from clinic.links import external_url
 from clinic.mail import send_email
 from clinic.models import Clinician
 from clinic.scoping import get_or_404, scoped_select
-from clinic.services import accounts
+from clinic.services import accounts, recovery, twofactor
 
 
 def owner_required(view):
@@ -43,15 +48,20 @@ def _send_invitation(clinician: Clinician, token: str) -> str:
     return link
 
 
-def _clinicians_page(form: InviteClinicianForm, new_link: str | None = None, status: int = 200):
+def _clinicians_page(
+    form: InviteClinicianForm, new_link: str | None = None, status: int = 200, refused: dict | None = None
+):
+    """The clinicians page; `refused` puts a recovery form's error ({action, clinician_id, message}) beside it."""
     clinicians = db.session.scalars(scoped_select(Clinician).order_by(Clinician.name, Clinician.id)).all()
     return (
         render_template(
             "practice/clinicians.html",
             clinicians=clinicians,
+            locked={c.id for c in clinicians if accounts.is_locked(c)},
             form=form,
             action_form=ClinicianActionForm(),
             new_link=new_link,
+            refused=refused,
         ),
         status,
     )
@@ -134,6 +144,48 @@ def reactivate(clinician_id: int):
     db.session.commit()
     flash(f"{clinician.name} can sign in again.", "success")
     return redirect(url_for("practice.clinicians"))
+
+
+def _help_signin(clinician_id: int, action: str, operation, done: str):
+    """One of the owner's recovery actions on a clinician: the owner's code checked, then done and audited."""
+    clinician = get_or_404(Clinician, clinician_id)
+    form = OwnerCodeForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        refused = {"action": action, "clinician_id": clinician.id, "message": form.code.errors[0]}
+        return _clinicians_page(InviteClinicianForm(formdata=None), status=400, refused=refused)
+    try:
+        operation(clinician, by=current_user, code=form.code.data)
+    except twofactor.TwoFactorError as exc:
+        db.session.commit()  # a wrong code still counts towards the owner's own sign-in lock
+        refused = {"action": action, "clinician_id": clinician.id, "message": str(exc)}
+        return _clinicians_page(InviteClinicianForm(formdata=None), status=400, refused=refused)
+    except accounts.AccountError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("practice.clinicians"))
+    db.session.commit()
+    flash(done.format(name=clinician.name), "success")
+    return redirect(url_for("practice.clinicians"))
+
+
+@bp.route("/clinicians/<int:clinician_id>/unlock", methods=["POST"])
+@owner_required
+def unlock(clinician_id: int):
+    """Clear a clinician's sign-in lock after too many wrong attempts."""
+    return _help_signin(clinician_id, "unlock", recovery.unlock_signin, "{name} is unlocked and can sign in again now.")
+
+
+@bp.route("/clinicians/<int:clinician_id>/reset-two-factor", methods=["POST"])
+@owner_required
+def reset_two_factor(clinician_id: int):
+    """Turn off a clinician's two-factor sign-in (a lost phone); they set it up again where the practice requires it."""
+    done = "Two-factor sign-in for {name} is reset, and they were signed out everywhere. "
+    if current_user.practice.require_two_factor:
+        done += "At their next sign-in they will be asked to set it up again with their new phone."
+    else:
+        done += "It is now off: they sign in with their password alone until they set it up again."
+    return _help_signin(clinician_id, "reset", recovery.reset_two_factor, done)
 
 
 @bp.route("/settings", methods=["GET", "POST"])
