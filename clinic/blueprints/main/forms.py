@@ -43,3 +43,13 @@ class DisableTwoFactorForm(Form):
         description="The code your app shows now, or one of your recovery codes.",
     )
     submit = SubmitField("Turn off two-factor sign-in")
+
+
+class NewRecoveryCodesForm(Form):
+    # Its own field name, not "code": the turn-off form on the same page has that id.
+    app_code = StringField(
+        "Code from the app",
+        validators=[DataRequired(message="Enter the 6-digit code your authenticator app shows now."), Length(max=20)],
+        description="The 6-digit code your app shows for Tandem now (a recovery code does not work here).",
+    )
+    submit = SubmitField("Make new recovery codes")

@@ -12,6 +12,7 @@ from clinic.blueprints.main.forms import (
     ChangePasswordForm,
     ConfirmTwoFactorForm,
     DisableTwoFactorForm,
+    NewRecoveryCodesForm,
     StartTwoFactorForm,
 )
 from clinic.extensions import db, limiter
@@ -30,13 +31,18 @@ def home():
     return redirect(url_for("couples.index"))
 
 
-def _account_page(disable_form: DisableTwoFactorForm | None = None, status: int = 200):
-    """The account page, with the turn-off form (and its errors) when one was just posted."""
+def _account_page(
+    disable_form: DisableTwoFactorForm | None = None,
+    status: int = 200,
+    codes_form: NewRecoveryCodesForm | None = None,
+):
+    """The account page, with the turn-off or new-codes form (and its errors) when one was just posted."""
     return (
         render_template(
             "main/account.html",
             start_form=StartTwoFactorForm(),
             disable_form=disable_form or DisableTwoFactorForm(formdata=None),
+            codes_form=codes_form or NewRecoveryCodesForm(formdata=None),
         ),
         status,
     )
@@ -126,6 +132,26 @@ def two_factor_disable():
     db.session.commit()
     flash("Two-factor sign-in is off.", "success")
     return redirect(url_for("main.account"))
+
+
+@bp.route("/account/two-factor/recovery-codes", methods=["POST"])
+@login_required
+def new_recovery_codes():
+    """Replace the recovery codes (a current app code needed); the new ones are shown once, the old stop working."""
+    if not current_user.two_factor_enabled:
+        return redirect(url_for("main.account"))
+    form = NewRecoveryCodesForm()
+    if not form.validate_on_submit():
+        return _account_page(codes_form=form, status=400)
+    try:
+        codes = twofactor.regenerate_recovery_codes(current_user, form.app_code.data)
+    except twofactor.TwoFactorError as exc:
+        db.session.commit()  # wrong codes still count towards the lock
+        form.app_code.errors.append(str(exc))
+        return _account_page(codes_form=form, status=400)
+    db.session.commit()
+    # Shown on this one response (sent with Cache-Control: no-store, like every page) and never again.
+    return render_template("main/recovery_codes.html", codes=codes, replaced=True)
 
 
 @bp.route("/healthz")
