@@ -117,6 +117,27 @@ def two_factor_recovery_code(w):
     return [clinician(w, "therapist", "2fa.recovery_used"), clinician(w, "therapist", "signin.success")]
 
 
+def two_factor_new_recovery_codes(w):
+    browser = w.browser("therapist")
+    secret, _ = enrol(browser)
+    response = browser.post_form("/account/two-factor/recovery-codes", {"app_code": pyotp.TOTP(secret).now()})
+    assert response.status_code == 200
+    return [clinician(w, "therapist", "two_factor.recovery_codes_regenerated")]
+
+
+def clinician_unlocked(w):
+    sign_in_locked(w)
+    assert w.browser("owner").post_form(f"/practice/clinicians/{w.ids['colleague']}/unlock").status_code == 302
+    return [clinician(w, "owner", "clinician.unlocked", target=f"clinician:{w.ids['colleague']}")]
+
+
+def clinician_two_factor_reset(w):
+    enrol(w.browser("therapist"))
+    url = f"/practice/clinicians/{w.ids['therapist']}/reset-two-factor"
+    assert w.browser("owner").post_form(url).status_code == 302
+    return [clinician(w, "owner", "clinician.two_factor_reset", target=f"clinician:{w.ids['therapist']}")]
+
+
 def sign_out(w):
     assert w.browser("therapist").post_form("/signout").status_code == 302
     return [clinician(w, "therapist", "session.ended")]
@@ -338,6 +359,9 @@ EVENTS: list[Callable[[World], list[Row]]] = [
     two_factor_on,
     two_factor_off,
     two_factor_recovery_code,
+    two_factor_new_recovery_codes,
+    clinician_unlocked,
+    clinician_two_factor_reset,
     sign_out,
     results_viewed_by("therapist"),
     results_viewed_by("owner"),
