@@ -7,6 +7,8 @@ import gzip
 import io
 import json
 import re
+import secrets
+import subprocess
 import tarfile
 import time
 from pathlib import Path
@@ -17,6 +19,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
 
 from clinic import create_app
 from clinic.backup import AGE_HEADER, DUMPS, MANIFEST, file_digest
@@ -24,7 +27,7 @@ from clinic.cli import DEMO_EMAIL, DEMO_PASSWORD
 from clinic.config import TestConfig
 from clinic.extensions import db
 from clinic.models import Couple
-from tests.conftest import Client, is_postgres
+from tests.conftest import TEST_DB_URL, Client, is_postgres
 
 # Real-looking keys, so the test can look for each of them in the archive's bytes.
 KEYS = {
@@ -201,9 +204,9 @@ def test_the_archive_holds_no_key(demo, tmp_path):
     opened = pyrage.passphrase.decrypt(sealed.read_bytes(), PASSPHRASE)
     looked_at = [plain.read_bytes(), gzip.decompress(plain.read_bytes()), sealed.read_bytes(), gzip.decompress(opened)]
     looked_at += members(plain).values()
-    secrets = [KEYS["SECRET_KEY"], KEYS["AUDIT_KEY"], KEYS["DATA_KEYS"], *KEYS["DATA_KEYS"].split(",")]
+    keys = [KEYS["SECRET_KEY"], KEYS["AUDIT_KEY"], KEYS["DATA_KEYS"], *KEYS["DATA_KEYS"].split(",")]
     for blob in looked_at:
-        for secret in secrets:
+        for secret in keys:
             assert secret.encode() not in blob
 
 
@@ -327,3 +330,80 @@ def test_bad_requests_get_one_clear_line(demo, fresh, tmp_path):
     assert missing.exit_code == 1 and "is not a file" in missing.output
     for result in (again, bad_key, empty, nothing, unreadable, missing):
         assert "Traceback" not in result.output and result.output.count("\n") == 1
+
+
+# --- the README's "Backups" section, run as written ----------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+# The site-specific names in the README's commands, and what this test puts in their place.
+PLACES = (
+    "/srv/tandem",
+    "/etc/tandem.env",
+    "/root/tandem-backup.key",
+    "/etc/tandem-backup.pub",
+    "/var/backups/tandem",
+    "tandem_drill",
+)
+
+
+def readme_blocks() -> list[str]:
+    """The code blocks of the README's "Backups" section, in order."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Backups\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^```[a-z]*\n(.*?)^```$", section, flags=re.M | re.S)
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the drill creates and drops a PostgreSQL database (the PostgreSQL run)")
+def test_the_readme_backup_drill_works_as_written(demo, tmp_path):
+    """Key pair, the nightly cron line and the monthly drill, word for word but for the site's paths,
+    against the demo practice in production mode; the scratch database is gone afterwards."""
+    keypair, cron, drill = readme_blocks()
+    section = keypair + cron + drill
+    assert all(place in section for place in PLACES), "the README's drill names other places than this test knows"
+    url = make_url(demo.config["SQLALCHEMY_DATABASE_URI"]).set(drivername="postgresql")
+    scratch = f"tandem_drill_{secrets.token_hex(4)}"
+    here = {
+        "/srv/tandem": str(REPO),
+        "/etc/tandem.env": str(tmp_path / "tandem.env"),
+        "/root/tandem-backup.key": str(tmp_path / "tandem-backup.key"),
+        "/etc/tandem-backup.pub": str(tmp_path / "tandem-backup.pub"),
+        "/var/backups/tandem": str(tmp_path / "backups"),
+        "tandem_drill": scratch,
+    }
+    (tmp_path / "backups").mkdir()
+    environment = {
+        "TANDEM_ENV": "production",
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "BASE_URL": "https://tandem.example.org",
+        **KEYS,
+    }
+    (tmp_path / "tandem.env").write_text("".join(f"{k}='{v}'\n" for k, v in environment.items()))
+
+    def run(block: str, shell: str) -> str:
+        for place in PLACES:
+            block = block.replace(place, here[place])
+        done = subprocess.run([shell, "-ec", block], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, f"{block}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    run(keypair, "bash")
+    assert (tmp_path / "tandem-backup.pub").read_text().startswith("age1")
+
+    # cron runs the line's command with /bin/sh, where "\%" stands for "%".
+    (line,) = cron.strip().splitlines()
+    run(line.split(None, 5)[5].replace("\\%", "%"), "sh")
+    (nightly,) = (tmp_path / "backups").iterdir()
+    assert re.fullmatch(r"tandem-\d{8}\.tar\.gz\.age", nightly.name)
+    assert nightly.read_bytes().startswith(AGE_HEADER)
+
+    output = run(drill, "bash")
+    counts = row_counts(demo)
+    assert output.splitlines()[-1] == (
+        f"Restored {sum(counts.values()):,} rows in {len(counts)} tables at revision {counts_revision(demo)}; "
+        f"audit trail verified (head {audit_head(demo)})."
+    )
+    assert list((tmp_path / "backups").iterdir()) == [nightly]  # the drill's archive is removed
+    admin = sa.create_engine(TEST_DB_URL)
+    with admin.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": scratch}) == 0
+    admin.dispose()
