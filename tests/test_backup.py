@@ -11,6 +11,7 @@ import secrets
 import subprocess
 import tarfile
 import time
+import tomllib
 from pathlib import Path
 
 import pyrage
@@ -37,6 +38,7 @@ KEYS = {
 }
 PASSPHRASE = "four calm harbour lights"
 DIALECT = "postgresql" if is_postgres() else "sqlite"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def app_on(url: str, tmp_path: Path, **overrides) -> Flask:
@@ -181,7 +183,7 @@ def test_the_manifest_describes_the_dump(demo, tmp_path):
     assert manifest["revision"] == counts_revision(demo)
     assert manifest["tables"] == row_counts(demo)
     assert manifest["audit"]["last_id"] == audit_head(demo) and manifest["audit"]["intact"] is True
-    assert manifest["tandem_version"] == "0.1.0"
+    assert manifest["tandem_version"] == tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     assert manifest["created_at"].endswith("+00:00")
     dump = tmp_path / "dump"
     dump.write_bytes(held[DUMPS[DIALECT]])
@@ -334,7 +336,6 @@ def test_bad_requests_get_one_clear_line(demo, fresh, tmp_path):
 
 # --- the README's "Backups" section, run as written ----------------------------------------
 
-REPO = Path(__file__).resolve().parents[1]
 # The site-specific names in the README's commands, and what this test puts in their place.
 PLACES = (
     "/srv/tandem",
