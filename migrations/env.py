@@ -1,9 +1,13 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from flask import current_app
 
 from alembic import context
+from alembic.runtime.migration import RevisionStep
+
+from clinic.migration_guard import keyed_data, refuse_development_keys
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -66,6 +70,61 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+def describe_upgrade(heads, steps):
+    """The lines `flask db upgrade` prints before it changes anything: where the database is,
+    then each pending revision (oldest first) with its one-line message, and a line under
+    those that seal data with a key."""
+    lines = [f"Database revision: {', '.join(heads) if heads else 'none (empty database)'}"]
+    lines.append(f"Applying {len(steps)} revision{'s' if len(steps) != 1 else ''}:")
+    for step in steps:
+        message = (step.doc or "").strip().splitlines()[0] if (step.doc or "").strip() else "(no message)"
+        lines.append(f"  {step.revision.revision}  {message}")
+        declared = keyed_data(step.migration_fn)
+        if declared:
+            lines.append(f"    writes keyed data: {declared.what} ({', '.join(declared.settings)})")
+    return lines
+
+
+def announce_and_guard(work, connection):
+    """Wrap the command's work function: an upgrade prints its plan, then checks every keyed
+    revision's guard before the first revision runs, so a refusal leaves the database as it was."""
+
+    def planned(heads, migration_context):
+        steps = list(work(heads, migration_context))
+        upgrades = [step for step in steps if isinstance(step, RevisionStep) and step.is_upgrade]
+        if upgrades:
+            print("\n".join(describe_upgrade(heads, upgrades)), flush=True)
+        for step in upgrades:
+            declared = keyed_data(step.migration_fn)
+            if declared:
+                refuse_development_keys(connection, step.revision.revision, declared.what, declared.settings)
+        return steps
+
+    return planned
+
+
+@contextmanager
+def sqlite_foreign_keys_off(connection):
+    """On SQLite, a batch migration changes a table by copying it and dropping the old one; with
+    foreign keys on, that DROP deletes every row referring to it (ON DELETE CASCADE: a couple's
+    partners, assessments and answers). SQLite's own procedure for such changes: keys off, outside
+    any transaction, while migrating; then check that every reference still holds."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()
+    try:
+        yield
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise RuntimeError(f"After migrating, table {broken[0]} has a row whose {broken[2]} reference is missing.")
+    finally:
+        connection.rollback()
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -92,8 +151,15 @@ def run_migrations_online():
 
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        # Alembic's commands hand the migration context their work (for an upgrade: the revisions
+        # to run; alembic 1.17 keeps it in _migrations_fn, tests/test_migration_safety.py notices if
+        # that changes). Wrapped, an upgrade says what it will change and checks the keyed
+        # revisions' guards before running anything.
+        migration_context = context.get_context()
+        if migration_context._migrations_fn is not None:
+            migration_context._migrations_fn = announce_and_guard(migration_context._migrations_fn, connection)
 
-        with context.begin_transaction():
+        with sqlite_foreign_keys_off(connection), context.begin_transaction():
             context.run_migrations()
 
 

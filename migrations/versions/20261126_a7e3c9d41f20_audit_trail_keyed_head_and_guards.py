@@ -18,6 +18,7 @@ from alembic import op
 from flask import current_app
 
 import clinic.db_types
+from clinic.migration_guard import writes_keyed_data
 
 # revision identifiers, used by Alembic.
 revision = 'a7e3c9d41f20'
@@ -131,6 +132,7 @@ def _rewrite(conn, rows, hashes):
         )
 
 
+@writes_keyed_data("re-keys the audit trail", settings=("AUDIT_KEY",))
 def upgrade():
     conn = op.get_bind()
     key = _key()
