@@ -560,3 +560,52 @@ class AuditHead(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditHead {self.last_id}>"
+
+
+class CheckinCadence(enum.StrEnum):
+    """How a couple's sessions recur: a list of dates, or every one or two weeks."""
+
+    DATES = "dates"
+    WEEKLY = "weekly"
+    FORTNIGHTLY = "fortnightly"
+
+
+class CheckinSchedule(TimestampMixin, db.Model):
+    """When a couple's check-in goes out: a set lead time before each of their sessions.
+
+    Weekly and fortnightly sessions keep the first session's wall-clock time in the
+    practice's zone (services.checkins computes each one there, then in UTC).
+    """
+
+    __tablename__ = "checkin_schedule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couple_id: Mapped[int] = mapped_column(sa.ForeignKey("couple.id", ondelete="CASCADE"), unique=True)
+    cadence: Mapped[CheckinCadence] = mapped_column(_enum(CheckinCadence, "checkin_cadence"))
+    # Weekly and fortnightly: the first session. For a list of dates: None.
+    first_session_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # A list of dates: the sessions as ISO 8601 UTC strings, earliest first. Otherwise empty.
+    session_dates: Mapped[list] = mapped_column(sa.JSON, default=list)
+    # How many hours before a session its check-in goes out.
+    lead_hours: Mapped[int] = mapped_column(default=24, server_default="24")
+    paused: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"<CheckinSchedule {self.id} {self.cadence.value}>"
+
+
+class CheckinSending(db.Model):
+    """The check-in sent for one scheduled session. Unique per session, so it goes out once."""
+
+    __tablename__ = "checkin_sending"
+    __table_args__ = (sa.UniqueConstraint("schedule_id", "session_at", name="uq_checkin_sending_session"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(sa.ForeignKey("checkin_schedule.id", ondelete="CASCADE"))
+    session_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assessment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("assessment.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<CheckinSending {self.id}>"
