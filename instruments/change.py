@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from .compare import SubscaleComparison
+from .reliability import Estimate
 from .schema import Direction, Measure
 from .scoring import ScoreResult
 
@@ -110,25 +112,78 @@ def gap_change(
     return GapChange(earlier_gap, later_gap, change, se, s_diff, rci, reliable, verdict)
 
 
-def _psychometrics(measure: Measure) -> tuple[float | None, float | None]:
-    if measure.psychometrics is None:
+@dataclass(frozen=True)
+class Basis:
+    """Where the SD and reliability that judge one measure's change come from.
+
+    "published": the definition file's psychometrics (they always win); "practice": the
+    practice's own estimate, once `n` partners reach `needed`; "pending": fewer partners so far
+    (or no estimate yet); "unusable": enough partners, but their answers give no usable alpha
+    (none, or not between 0 and 1) or SD. Only the first two judge change.
+    """
+
+    source: Literal["published", "practice", "pending", "unusable"]
+    sd: float | None = None
+    reliability: float | None = None
+    n: int = 0  # partners behind the practice's estimate (0 for published figures, or no estimate)
+    needed: int = 0  # partners an estimate needs before it is used
+    estimated_at: datetime | None = None
+
+    @property
+    def judged(self) -> bool:
+        """Whether change on this measure is judged reliable (Jacobson & Truax)."""
+        return self.source in ("published", "practice")
+
+    @property
+    def more(self) -> int:
+        """How many more partners the practice's estimate needs."""
+        return max(self.needed - self.n, 0)
+
+
+def basis_for(measure: Measure, estimate: Estimate | None = None, *, min_partners: int = 0) -> Basis:
+    """The basis of a measure's change: published psychometrics, else the practice's estimate
+    once its N reaches `min_partners`, else none (nothing is invented)."""
+    if measure.psychometrics is not None:
+        return Basis("published", measure.psychometrics.sd, measure.psychometrics.reliability)
+    if estimate is None:
+        return Basis("pending", needed=min_partners)
+    if estimate.n < min_partners:
+        return Basis("pending", estimate.sd, estimate.alpha, estimate.n, min_partners, estimate.estimated_at)
+    usable = estimate.alpha is not None and 0 < estimate.alpha < 1 and estimate.sd is not None and estimate.sd > 0
+    return Basis(
+        "practice" if usable else "unusable",
+        estimate.sd,
+        estimate.alpha,
+        estimate.n,
+        min_partners,
+        estimate.estimated_at,
+    )
+
+
+def _psychometrics(measure: Measure, basis: Basis | None) -> tuple[float | None, float | None]:
+    basis = basis if basis is not None else basis_for(measure)
+    if not basis.judged:
         return None, None
-    return measure.psychometrics.sd, measure.psychometrics.reliability
+    return basis.sd, basis.reliability
 
 
-def score_change(measure: Measure, earlier: ScoreResult, later: ScoreResult) -> ReliableChange | ChangeUnknown:
-    """Reliable change of one partner's score on a subscale or total between two assessments."""
+def score_change(
+    measure: Measure, earlier: ScoreResult, later: ScoreResult, basis: Basis | None = None
+) -> ReliableChange | ChangeUnknown:
+    """Reliable change of one partner's score on a subscale or total between two assessments,
+    judged on `basis` (default: the definition's published psychometrics)."""
     if earlier.id != measure.id or later.id != measure.id:
         raise ValueError(f"scores {earlier.id!r}/{later.id!r} are not of {measure.id!r}")
-    sd, reliability = _psychometrics(measure)
+    sd, reliability = _psychometrics(measure, basis)
     return reliable_change(earlier.value, later.value, sd, reliability, subscale_direction=measure.direction)
 
 
 def score_gap_change(
-    measure: Measure, earlier: SubscaleComparison, later: SubscaleComparison
+    measure: Measure, earlier: SubscaleComparison, later: SubscaleComparison, basis: Basis | None = None
 ) -> GapChange | ChangeUnknown:
-    """Did the gap between partners on a subscale or total reliably narrow or widen?"""
+    """Did the gap between partners on a subscale or total reliably narrow or widen (judged on
+    `basis`, default: the definition's published psychometrics)?"""
     if earlier.id != measure.id or later.id != measure.id:
         raise ValueError(f"comparisons {earlier.id!r}/{later.id!r} are not of {measure.id!r}")
-    sd, reliability = _psychometrics(measure)
+    sd, reliability = _psychometrics(measure, basis)
     return gap_change(earlier.difference, later.difference, sd, reliability)
