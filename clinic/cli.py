@@ -150,6 +150,30 @@ def send_reminders_command():
         )
 
 
+@click.command("send-checkins")
+@with_appcontext
+def send_checkins_command():
+    """Send the scheduled check-ins that are due (run hourly from cron); exits 1 if an email could not be sent.
+
+    Each session's check-in goes out once, however often (or however many at once) this runs.
+    The output is counts only: no name, address or link.
+    """
+    from clinic.links import LinkError
+    from clinic.services import checkins
+
+    try:
+        run = checkins.send_due()
+    except LinkError as exc:
+        _fail(str(exc))
+    sessions = f"{run.sessions} session{'s' if run.sessions != 1 else ''}"
+    click.echo(f"Sent check-ins for {sessions} ({run.partners} partner{'s' if run.partners != 1 else ''}).")
+    if run.failed:
+        _fail(
+            f"{run.failed} check-in email{'s' if run.failed != 1 else ''} could not be sent: the mail server refused "
+            "or could not be reached. The links are on each couple's page; send them again from there."
+        )
+
+
 @click.command("report-worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty (for tests and cron).")
 @with_appcontext
@@ -332,3 +356,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(send_checkins_command)

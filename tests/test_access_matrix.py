@@ -9,6 +9,7 @@ never true merely because the form data was wrong.
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -86,6 +87,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("couples.download_report", "GET"):          ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.export", "GET"):                   ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.delete", "POST"):                  ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
+    ("couples.set_checkins", "POST"):            ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
+    ("couples.pause_checkins", "POST"):          ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
+    ("couples.resume_checkins", "POST"):         ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
+    ("couples.end_checkins", "POST"):            ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
 
     ("library.index", "GET"):                    ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
     ("library.detail", "GET"):                   ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
@@ -204,6 +209,20 @@ REQUESTS: dict[tuple[str, str], dict] = {
     ("couples.remind", "POST"): {},
     ("couples.request_report", "POST"): {"data": {"kind": "summary"}},
     ("couples.delete", "POST"): {"data": lambda w, actor: {"confirm": w.couple_label}, "fresh": True},
+    # A weekly schedule from a week ahead (the practice's zone); each allowed actor replaces it.
+    ("couples.set_checkins", "POST"): {
+        "data": lambda w, actor: {
+            "checkin-cadence": "weekly",
+            "checkin-first_date": (date.today() + timedelta(days=7)).isoformat(),
+            "checkin-session_time": "18:00" if actor == "therapist" else "17:30",
+            "checkin-lead_hours": "24",
+        }
+    },
+    # The world's couple has no schedule: these buttons answer with a message and change nothing
+    # (tests/test_checkins.py pauses, resumes and ends a real one).
+    ("couples.pause_checkins", "POST"): {"changes": False},
+    ("couples.resume_checkins", "POST"): {"changes": False},
+    ("couples.end_checkins", "POST"): {"changes": False},
     ("practice.invite", "POST"): {
         "data": lambda w, actor: {"name": "Ivy Invitee", "email": f"ivy-{w.n}-{actor}@example.org"}
     },

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from urllib.parse import quote, urlsplit
 
 import pyotp
@@ -514,6 +514,36 @@ def test_safety_review(instrument, item, form, world):
             assert only(diff, "safety_review") == [f"couple ({world.couple_id},) changed: unreviewed_flags, updated_at"]
     else:
         assert not diff
+
+
+CHECKIN_FORM = {
+    "checkin-cadence": "weekly",
+    "checkin-first_date": (date.today() + timedelta(days=9)).isoformat(),
+    "checkin-session_time": "18:00",
+    "checkin-dates": "",
+    "checkin-lead_hours": "24",
+}
+
+
+@SHARED
+@given(form=form_posts(CHECKIN_FORM))
+def test_checkin_schedule(form, world):
+    """A saved schedule holds the posted cadence and lead time; a refused form changes nothing and says why."""
+    before = world.snapshot()
+    url = f"/couples/{world.couple_id}/checkins"
+    response = post(world.browser("therapist"), url, form, world.csrf("therapist"))
+    after = world.snapshot()
+    diff = snapshot_diff(before, after)
+    if response.status_code == 302:
+        assert not only(diff, "checkin_schedule")  # the same schedule posted again changes nothing
+        (saved,) = [row for (table, _), row in after.items() if table == "checkin_schedule"]
+        assert saved["cadence"].value == first(form, "checkin-cadence")
+        assert saved["lead_hours"] == int(first(form, "checkin-lead_hours"))
+        assert not saved["paused"] and saved["ended_at"] is None
+    else:
+        assert response.status_code in (400, 413) and not diff
+        if response.status_code == 400:
+            assert 'class="field-errors"' in response.get_data(as_text=True)
 
 
 @SHARED

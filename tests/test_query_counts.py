@@ -33,6 +33,9 @@ CSRF_INPUTS = re.compile(r'name="csrf_token"[^>]*>|<meta name="csrf-token"[^>]*>
 # (it must hold a keyed MAC no row carries, so it is written on its own; clinic/audit.py);
 # PostgreSQL stayed at 10 (the head's row lock replaced the advisory lock).
 COUPLE_VIEW_QUERIES = 10
+# One more since check-ins can be scheduled: the couple's schedule, the sessions sent and both
+# partners' check-in scores, in one read (clinic.services.checkins.for_couple).
+COUPLE_VIEW_QUERIES += 1
 
 
 def sign_in(browser, clinician: Clinician):

@@ -75,10 +75,17 @@ def start_assessment(
     *,
     occasion: str,
     instrument_ids: Sequence[str],
-    expiry_days: int,
+    expiry_days: int | None = None,
+    expires_at: datetime | None = None,
     by: Clinician,
 ) -> tuple[Assessment, dict[int, str]]:
-    """A new assessment with one invitation per partner; returns the raw tokens by partner id."""
+    """A new assessment with one invitation per partner; returns the raw tokens by partner id.
+
+    The links last `expiry_days` from now, or until `expires_at` (a scheduled check-in's
+    links close when the session starts); exactly one of the two is given.
+    """
+    if (expiry_days is None) == (expires_at is None):
+        raise TypeError("start_assessment needs exactly one of expiry_days and expires_at")
     if couple.archived:
         raise InvitationError("This couple is archived. Bring them back before sending questionnaires.")
     if not occasion.strip():
@@ -92,7 +99,10 @@ def start_assessment(
             keys.append([instrument_id, registry.latest(instrument_id).version])
         except KeyError:
             raise InvitationError(f"Unknown questionnaire {instrument_id!r}.") from None
-    expires_at = _expiry(expiry_days)
+    if expires_at is None:
+        expires_at = _expiry(expiry_days)
+    elif expires_at <= utcnow():
+        raise InvitationError("The links would close before anyone could open them.")
     assessment = Assessment(
         couple_id=couple.id, occasion=occasion.strip(), instruments=keys, created_by_id=by.id, invitations=[]
     )

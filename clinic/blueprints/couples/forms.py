@@ -1,5 +1,6 @@
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     FormField,
     IntegerField,
@@ -10,6 +11,7 @@ from wtforms import (
     StringField,
     SubmitField,
     TextAreaField,
+    TimeField,
 )
 from wtforms.form import Form as SubForm
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
@@ -17,6 +19,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from clinic.forms import Form
 from clinic.reports.context import LIMITS
+from clinic.services.checkins import MAX_LEAD_HOURS, MIN_LEAD_HOURS
 from clinic.services.invitations import MAX_EXPIRY_DAYS
 
 STATUS_CHOICES = [
@@ -146,3 +149,44 @@ class DeleteCoupleForm(Form):
         validators=[DataRequired(message="Type the label to confirm.")],
     )
     submit = SubmitField("Delete this couple and all their data")
+
+
+class CheckinScheduleForm(Form):
+    """A couple's check-in schedule; fields are named "checkin-…" so they never clash on the couple page."""
+
+    cadence = RadioField(
+        "The couple meets",
+        choices=[("weekly", "Every week"), ("fortnightly", "Every two weeks"), ("dates", "On the dates listed below")],
+        default="weekly",
+        validators=[InputRequired(message="Choose how often the couple meets.")],
+    )
+    first_date = DateField(
+        "Next session (date)",
+        validators=[Optional()],
+        description="Weekly and every two weeks: later sessions fall on the same weekday and time.",
+    )
+    session_time = TimeField(
+        "Sessions start at", validators=[Optional()], description="In your practice's time zone, such as 18:00."
+    )
+    dates = TextAreaField(
+        "Session dates (for set dates)",
+        validators=[Optional(), Length(max=2000, message="Keep the list of dates under 2,000 characters.")],
+        description="One per line, such as 2026-12-12 or 2026-12-12 18:00 (without a time, the time above).",
+    )
+    lead_hours = IntegerField(
+        "Send the check-in this many hours before each session",
+        default=24,
+        validators=[
+            InputRequired(message="Enter a number of hours, from 1 to 168."),
+            NumberRange(
+                min=MIN_LEAD_HOURS,
+                max=MAX_LEAD_HOURS,
+                message=f"Enter a number of hours from {MIN_LEAD_HOURS} to {MAX_LEAD_HOURS} (one week).",
+            ),
+        ],
+    )
+    submit = SubmitField("Save the schedule")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("prefix", "checkin")
+        super().__init__(*args, **kwargs)

@@ -13,6 +13,7 @@ from clinic.blueprints.couples import bp
 from clinic.blueprints.couples.forms import (
     ActionForm,
     AssessmentForm,
+    CheckinScheduleForm,
     CoupleForm,
     DashboardFilterForm,
     DeleteCoupleForm,
@@ -39,7 +40,7 @@ from clinic.reports import jobs
 from clinic.reports.context import summary_sharing
 from clinic.results import load_couple_results
 from clinic.scoping import couples_in_scope, get_or_404, scope_params
-from clinic.services import couples, data_rights, invitations, safety
+from clinic.services import checkins, couples, data_rights, invitations, safety
 
 log = logging.getLogger(__name__)
 STATUS_LABELS = {
@@ -179,6 +180,11 @@ def _couple_view(owner: bool) -> sa.Select:
 @login_required
 def detail(couple_id: int):
     """The couple view: the session brief first, then each questionnaire, change over time and the links."""
+    return _detail_page(couple_id)
+
+
+def _detail_page(couple_id: int, checkin_form: CheckinScheduleForm | None = None, status: int = 200):
+    """The couple view; a refused check-in schedule form comes back in it as typed, with its messages."""
     couple = db.session.scalar(
         _couple_view(current_user.is_owner), {**scope_params(current_user), "couple_id": couple_id}
     )
@@ -210,8 +216,10 @@ def detail(couple_id: int):
         report_form=ReportForm(formdata=None),
         sharing=summary_sharing(results),
         note_limit=ReportForm.NOTE_LIMIT,
+        checkins=checkins.for_couple(couple, current_user.practice.timezone, now),
+        checkin_form=checkin_form or CheckinScheduleForm(formdata=None),
         now=now,
-    )
+    ), status
 
 
 def _shown_assessment(results, wanted: int | None):
@@ -324,6 +332,73 @@ def unarchive(couple_id: int):
     db.session.commit()
     flash(f"{couple.label} is back on your dashboard.", "success")
     return redirect(url_for("couples.detail", couple_id=couple.id))
+
+
+def _checkins_anchor(couple_id: int) -> str:
+    return url_for("couples.detail", couple_id=couple_id) + "#checkins"
+
+
+@bp.route("/<int:couple_id>/checkins", methods=["POST"])
+@login_required
+def set_checkins(couple_id: int):
+    """Set or replace the couple's check-in schedule; a refused form comes back as typed, nothing changed."""
+    couple = get_or_404(Couple, couple_id)
+    form = CheckinScheduleForm()
+    if form.validate_on_submit():
+        try:
+            checkins.set_schedule(
+                couple,
+                cadence=form.cadence.data,
+                lead_hours=form.lead_hours.data,
+                session_time=form.session_time.data,
+                first_date=form.first_date.data,
+                dates_text=form.dates.data or "",
+            )
+        except checkins.CheckinError as exc:
+            form.form_errors.append(str(exc))
+        else:
+            db.session.commit()
+            flash("Check-ins scheduled. Each partner gets their own link before every session.", "success")
+            return redirect(_checkins_anchor(couple_id))
+    elif form.csrf_token.errors:
+        form.form_errors.append("The form had expired, so nothing was saved. Please try again.")
+    return _detail_page(couple_id, checkin_form=form, status=400)
+
+
+def _change_checkins(couple_id: int, change, done: str):
+    """Pause, resume or end the couple's check-ins (a button: CSRF only)."""
+    couple = get_or_404(Couple, couple_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        change(couple)
+    except checkins.CheckinError as exc:
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(done, "success")
+    return redirect(_checkins_anchor(couple_id))
+
+
+@bp.route("/<int:couple_id>/checkins/pause", methods=["POST"])
+@login_required
+def pause_checkins(couple_id: int):
+    """Stop sending check-ins until they are resumed."""
+    return _change_checkins(couple_id, checkins.pause, "Check-ins are paused. Nothing is sent until you resume.")
+
+
+@bp.route("/<int:couple_id>/checkins/resume", methods=["POST"])
+@login_required
+def resume_checkins(couple_id: int):
+    """Send check-ins again, from the next session on."""
+    return _change_checkins(couple_id, checkins.resume, "Check-ins resumed from the next session.")
+
+
+@bp.route("/<int:couple_id>/checkins/end", methods=["POST"])
+@login_required
+def end_checkins(couple_id: int):
+    """End the check-in schedule; check-ins already answered stay."""
+    return _change_checkins(couple_id, checkins.end, "The check-in schedule has ended. Answers already given stay.")
 
 
 def _instrument_choices() -> list[tuple[str, str]]:
