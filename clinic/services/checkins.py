@@ -269,7 +269,7 @@ def send_due(now: datetime | None = None) -> CheckinRun:
             skipped += 1
             continue
         sessions += 1
-        assessment, tokens = made
+        assessment, tokens, _loaded = made  # _loaded keeps the couple and partners in the identity map
         for invitation in assessment.invitations:
             if not invitation.partner.email:
                 continue
@@ -326,7 +326,10 @@ def _start_checkin(schedule_id: int, session_at: datetime, now: datetime):
     sending.assessment_id = assessment.id
     db.session.flush()
     db.session.commit()
-    return assessment, tokens
+    # The emails read invitation.partner and the assessment's couple, which never lazy-load: held
+    # here, they stay in the session's (weak) identity map.
+    partners = db.session.scalars(sa.select(Partner).where(Partner.couple_id == couple.id)).all()
+    return assessment, tokens, [couple, *partners]
 
 
 @dataclass(frozen=True)
