@@ -216,6 +216,28 @@ def sweep_reports_command():
         click.echo("No stuck reports.")
 
 
+@click.command("calibrate")
+@click.option("--practice", "practice_id", type=int, help="Only this practice (its id); default: every practice.")
+@with_appcontext
+def calibrate_command(practice_id):
+    """Estimate each practice's reliability (alpha and SD) from its partners' first answers (run nightly from cron).
+
+    Each practice is committed on its own and gets one line: how many estimates it stored.
+    """
+    from clinic.services import calibration
+
+    chosen = sa.select(Practice).order_by(Practice.id)
+    if practice_id is not None:
+        chosen = chosen.where(Practice.id == practice_id)
+    practices = db.session.scalars(chosen).all()
+    if practice_id is not None and not practices:
+        _fail(f"No practice with id {practice_id}.")
+    for practice in practices:
+        stored = calibration.calibrate(practice)
+        db.session.commit()
+        click.echo(f"Practice {practice.id}: stored {stored} reliability estimate{'s' if stored != 1 else ''}.")
+
+
 @click.command("rotate-keys")
 @with_appcontext
 def rotate_keys_command():
@@ -349,11 +371,12 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(create_practice_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(send_reminders_command)
+    app.cli.add_command(send_checkins_command)
     app.cli.add_command(audit_cli)
     app.cli.add_command(instruments_cli)
     app.cli.add_command(report_worker_command)
     app.cli.add_command(sweep_reports_command)
+    app.cli.add_command(calibrate_command)
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
-    app.cli.add_command(send_checkins_command)

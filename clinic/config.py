@@ -144,6 +144,9 @@ class Config:
 
     # Questionnaire definitions; the shipped ones unless a practice keeps its own folder.
     INSTRUMENTS_FOLDER = os.environ.get("INSTRUMENTS_FOLDER") or None
+    # Reliable change uses a practice's own estimate of a measure's alpha and SD (flask calibrate)
+    # once this many partners' first answers give it a valid score; published figures always win.
+    CALIBRATION_MIN_PARTNERS = int(os.environ.get("CALIBRATION_MIN_PARTNERS", "50"))
 
 
 class DevelopmentConfig(Config):

@@ -453,6 +453,38 @@ class Score(db.Model):
         return f"<Score {self.id}>"
 
 
+class ReliabilityEstimate(db.Model):
+    """Cronbach's alpha and the SD of one subscale or total of one instrument version, estimated
+    from the first answers of this practice's partners (clinic/services/calibration.py).
+
+    One row per practice, instrument version and measure: each run replaces it. Counts and
+    statistics only, never an answer. Used for reliable change once `n` reaches
+    CALIBRATION_MIN_PARTNERS, unless the definition publishes its own SD and reliability.
+    """
+
+    __tablename__ = "reliability_estimate"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "practice_id", "instrument_id", "instrument_version", "measure_id", name="uq_reliability_estimate_measure"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    practice_id: Mapped[int] = mapped_column(sa.ForeignKey("practice.id", ondelete="CASCADE"))
+    instrument_id: Mapped[str] = mapped_column(sa.String(40))
+    instrument_version: Mapped[int]
+    measure_id: Mapped[str] = mapped_column(sa.String(60))
+    # None when the answers give none (fewer than two partners, or every partner the same sum).
+    alpha: Mapped[float | None]
+    sd: Mapped[float | None]
+    # Partners with a valid score on this measure in their first answers to this version.
+    n: Mapped[int]
+    estimated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<ReliabilityEstimate {self.id} {self.instrument_id} v{self.instrument_version} {self.measure_id}>"
+
+
 class SafetyReview(db.Model):
     """A therapist's acknowledgement of one safety flag, with a short note."""
 

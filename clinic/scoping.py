@@ -52,6 +52,14 @@ def couples_in_scope(*, owner: bool) -> sa.Select:
     return stmt
 
 
+def practice_rows(model: type[T]) -> sa.Select:
+    """select(model) of one practice's rows (a model with a practice_id), the practice a bound
+    parameter as in couples_in_scope(): for work done for one practice with nobody signed in
+    (commands, report jobs), or for a couple already loaded in scope. Run it with
+    {"scope_practice_id": the practice's id}."""
+    return sa.select(model).where(model.practice_id == sa.bindparam("scope_practice_id"))
+
+
 def scope_params(clinician) -> dict[str, int]:
     """The values of couples_in_scope()'s parameters for a signed-in clinician (404 for anyone else)."""
     if not clinician.is_authenticated:
