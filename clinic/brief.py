@@ -59,8 +59,12 @@ from clinic.results import (
     InstrumentResults,
     SafetyEntry,
     Trend,
+    basis_source,
+    figures,
     firmness,
     measure_score,
+    no_usable_reliability,
+    still_needed,
 )
 from clinic.wording import NOT_SENT, higher_by, in_words
 from instruments import Instrument, ItemComparison, Measure, ReliableChange, ScoreResult
@@ -601,13 +605,16 @@ def _change_point(trend: Trend, names: dict[int, str]) -> Point:
     if None not in change.gap:
         gap = f"The gap between them went from {fmt(change.gap[0])} to {fmt(change.gap[1])}"
         gap += f" ({change.gap_verdict}). " if change.gap_verdict else ". "
+    raw_step = f"(“better” and “worse” mean a change of at least {fmt(trend.clear_step)})"
     if trend.judged:
-        basis = "Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's SD and reliability."
-    else:
+        basis = f"Judged with reliable change (Jacobson & Truax, 95%), from {basis_source(trend.basis)}."
+    elif trend.basis.source == "unusable":
         basis = (
-            "A raw change: this questionnaire has no SD and reliability yet, so it cannot be judged reliable "
-            f"(“better” and “worse” mean a change of at least {fmt(trend.clear_step)})."
+            f"A raw change: {no_usable_reliability(trend.basis)} ({figures(trend.basis)}), so it cannot be judged "
+            f"reliable {raw_step}."
         )
+    else:
+        basis = f"A raw change: reliable change {still_needed(trend.basis)} {raw_step}."
     return Point(
         rule="change",
         title=f"Since {change.earlier.occasion}: {trend.label}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from clinic import catalog, charts
 from clinic.extensions import db
 from clinic.memo import memo
 from clinic.models import Answer, Assessment, Couple, Partner, SafetyReview
+from clinic.services import calibration
+from clinic.templating import localtime_in
 from instruments import (
     ChangeUnknown,
     Comparison,
@@ -36,8 +39,9 @@ from instruments import (
     score_change,
     score_gap_change,
 )
-from instruments.change import NOT_ENOUGH_ANSWERS
+from instruments.change import NOT_ENOUGH_ANSWERS, Basis, basis_for
 from instruments.numbers import fmt, shown
+from instruments.reliability import Estimate
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,34 @@ CLOSER, FURTHER_APART = "closer", "further apart"
 # measure's possible range (0.40 on a 1-5 mean): stated once per instrument on the page,
 # and never called reliable.
 RAW_CLEAR_SHARE = 0.10
+# How the date of a practice's estimate is written (in the practice's zone).
+ESTIMATE_DATE = "%-d %b %Y"
+JACOBSON_TRUAX = "reliable change, Jacobson & Truax, 95%"
+
+
+def figures(basis: Basis) -> str:
+    """A basis's numbers in words: "α = 0.87, SD = 0.62" (— where the answers give none)."""
+    return f"α = {fmt(basis.reliability)}, SD = {fmt(basis.sd)}"
+
+
+def still_needed(basis: Basis) -> str:
+    """How far a practice is from its own estimate: "needs 50 partners' first answers in this
+    practice; 12 so far: 38 more"."""
+    return (
+        f"needs {basis.needed} partners' first answers in this practice; {basis.n or 'none'} so far: {basis.more} more"
+    )
+
+
+def basis_source(basis: Basis) -> str:
+    """Where a judged measure's SD and reliability come from, with its figures."""
+    if basis.source == "published":
+        return f"the questionnaire's published figures ({figures(basis)})"
+    return f"reliability estimated from {basis.n} partners in this practice ({figures(basis)})"
+
+
+def no_usable_reliability(basis: Basis) -> str:
+    """Why an estimate with enough partners is not used (its alpha is none, or not between 0 and 1)."""
+    return f"the first answers of {basis.n} partners in this practice give no usable reliability"
 
 
 @dataclass(frozen=True)
@@ -118,9 +150,9 @@ class Change:
 
     Numbers are unrounded (they are written once, at display). A verdict is "better",
     "worse" or "no clear change" (the gap: "closer", "further apart" or "no clear change"),
-    judged with reliable change (Jacobson & Truax) where the measure has an SD and a
-    reliability, else from the raw change against RAW_CLEAR_SHARE of its range; None
-    when a score is missing.
+    judged with reliable change (Jacobson & Truax) where the measure's basis gives an SD and a
+    reliability (published, or the practice's own estimate), else from the raw change against
+    RAW_CLEAR_SHARE of its range; None when a score is missing.
     """
 
     earlier: TrendPoint
@@ -145,6 +177,7 @@ class Trend:
     points: list[TrendPoint]
     since_last: Change  # the previous assessment -> the latest
     since_first: Change  # the first -> the latest (the same as since_last with two assessments)
+    basis: Basis  # where the SD and reliability its change is judged on come from
     key: tuple = ()  # the measure and the keys of the InstrumentResults it runs through
 
     @property
@@ -157,8 +190,8 @@ class Trend:
 
     @property
     def judged(self) -> bool:
-        """Whether the measure has psychometrics (SD, reliability): only then is change judged reliable."""
-        return self.measure.psychometrics is not None
+        """Whether the measure's basis gives an SD and a reliability: only then is change judged reliable."""
+        return self.basis.judged
 
     @property
     def clear_step(self) -> float:
@@ -175,7 +208,7 @@ class OverTime:
 
     @property
     def judged(self) -> list[str]:
-        """Labels of the areas with psychometrics (reliable change can be judged)."""
+        """Labels of the areas with an SD and a reliability (reliable change can be judged)."""
         return [t.label for t in self.trends if t.judged]
 
     @property
@@ -191,6 +224,53 @@ class OverTime:
         if len(steps) <= 1:
             return next(iter(steps), "")
         return "a tenth of its range (" + ", ".join(f"{t.label} {fmt(t.clear_step)}" for t in unjudged) + ")"
+
+    def basis(self, zone: str) -> str:
+        """What change on this instrument is judged on, said once (dates in the practice's `zone`):
+        "Reliability estimated from 64 partners in this practice (α = 0.87, SD = 0.62), 3 Dec 2026. …",
+        or "Reliable change needs 50 partners' first answers in this practice; 12 so far: 38 more. …".
+        Areas are named when the instrument has more than one."""
+        named = len(self.trends) > 1
+        every = {t.basis.source for t in self.trends}
+
+        def listed(trends: list[Trend]) -> str:
+            return "; ".join(f"{t.label} {figures(t.basis)}" if named else figures(t.basis) for t in trends)
+
+        def labels(trends: list[Trend], source: str) -> str:
+            # Name the areas only when others are judged on another basis.
+            return f" for {', '.join(t.label for t in trends)}" if every != {source} else ""
+
+        sentences = []
+        published = [t for t in self.trends if t.basis.source == "published"]
+        if published:
+            sentences.append(f"Reliability from the questionnaire's published figures ({listed(published)}).")
+        for (n, at), trends in _grouped(self.trends, "practice", lambda b: (b.n, b.estimated_at)).items():
+            when = localtime_in(at, zone, ESTIMATE_DATE)
+            sentences.append(f"Reliability estimated from {n} partners in this practice ({listed(trends)}), {when}.")
+        if self.judged:
+            where = f"For {', '.join(self.judged)}, “better”" if self.not_judged else "“Better”"
+            sentences.append(f"{where} and “worse” are changes larger than the measurement error ({JACOBSON_TRUAX}).")
+        for _, trends in _grouped(self.trends, "pending", lambda b: (b.n, b.needed)).items():
+            sentences.append(f"Reliable change{labels(trends, 'pending')} {still_needed(trends[0].basis)}.")
+        for _, trends in _grouped(self.trends, "unusable", lambda b: b.n).items():
+            words = no_usable_reliability(trends[0].basis)
+            sentences.append(f"{words[0].upper()}{words[1:]} ({listed(trends)}).")
+        if self.not_judged:
+            there = " there" if self.judged else ""
+            sentences.append(
+                f"Until then change{there} cannot yet be judged reliable: “better” and “worse” mean a raw change "
+                f"of at least {self.clear_step}."
+            )
+        return " ".join(sentences)
+
+
+def _grouped(trends: list[Trend], source: str, by) -> dict:
+    """The trends on one kind of basis, grouped by what their sentence says (in order)."""
+    groups: dict = {}
+    for trend in trends:
+        if trend.basis.source == source:
+            groups.setdefault(by(trend.basis), []).append(trend)
+    return groups
 
 
 @dataclass
@@ -311,8 +391,9 @@ _PARTNERS = sa.select(Partner).where(Partner.couple_id == sa.bindparam("couple_i
 
 
 def load_couple_results(couple: Couple) -> CoupleResults:
-    """Load a couple's assessments, submitted answers and reviews (at most five queries: the
-    answers read before are kept, see clinic.memo) and build the results."""
+    """Load a couple's assessments, submitted answers, the practice's reliability estimates and
+    reviews (at most six queries: the answers read before are kept, see clinic.memo) and build
+    the results."""
     assessments = db.session.scalars(_ASSESSMENTS, {"couple_id": couple.id}).all()
     partners = db.session.scalars(_PARTNERS, {"couple_id": couple.id}).all()
     submitted = [i for a in assessments for i in a.invitations if i.submitted_at is not None]
@@ -334,7 +415,14 @@ def load_couple_results(couple: Couple) -> CoupleResults:
             read[row.invitation_id][row.instrument_id][row.item_id] = row.value if row.value is not None else row.text
         for invitation_id, by_instrument in read.items():
             answers[invitation_id] = kept.put((invitation_id, missing[invitation_id]), dict(by_instrument))
-    results = build_results(couple, list(partners), list(assessments), answers)
+    results = build_results(
+        couple,
+        list(partners),
+        list(assessments),
+        answers,
+        estimates=calibration.practice_estimates(couple.practice_id),
+        min_partners=calibration.min_partners(),
+    )
     if results.safety:  # reviews are read only when there is a flag to review
         reviews: dict[tuple[int, str, str], SafetyReview] = {}
         for review in db.session.scalars(
@@ -376,9 +464,14 @@ def build_results(
     partners: list[Partner],
     assessments: list[Assessment],
     answers: dict[int, dict[str, dict[str, int | str]]],
+    *,
+    estimates: Mapping[tuple[str, int, str], Estimate],
+    min_partners: int,
 ) -> CoupleResults:
     """Score, compare and trace change from loaded rows (no database access); safety flags
-    come without reviews (see with_reviews)."""
+    come without reviews (see with_reviews). Change is judged on each measure's published
+    psychometrics, else on the practice's own `estimates` (by instrument id, version and
+    measure) once their N reaches `min_partners`."""
     by_position = {p.position: p for p in partners}
     position_of = {p.id: p.position for p in partners}
     out = CoupleResults(
@@ -425,7 +518,7 @@ def build_results(
         out.by_assessment[assessment.id] = rows
     _context(out, latest_context)
     with_reviews(out, {})
-    out.trends = _trends(out)
+    out.trends = _trends(out, estimates, min_partners)
     return out
 
 
@@ -481,8 +574,9 @@ def _context(out: CoupleResults, latest: dict[int, tuple[Assessment, Instrument,
     out.context_assessment = newest[0]
 
 
-def _trends(out: CoupleResults) -> list[Trend]:
-    """Every scored measure answered at two or more assessments, with change since the previous and the first."""
+def _trends(out: CoupleResults, estimates: Mapping[tuple[str, int, str], Estimate], min_partners: int) -> list[Trend]:
+    """Every scored measure answered at two or more assessments, with change since the previous and the
+    first, judged on the latest version's basis."""
     series: dict[str, list[InstrumentResults]] = defaultdict(list)
     for assessment in out.assessments:
         for row in out.by_assessment[assessment.id]:
@@ -504,10 +598,13 @@ def _trends(out: CoupleResults) -> list[Trend]:
                 for row in rows
             ]
             step = clear_step(latest, measure.id)
-            since_last = _change(measure, step, rows[-2], rows[-1], points[-2], points[-1])
-            since_first = _change(measure, step, rows[0], rows[-1], points[0], points[-1])
+            basis = basis_for(
+                measure, estimates.get((latest.id, latest.version, measure.id)), min_partners=min_partners
+            )
+            since_last = _change(measure, basis, step, rows[-2], rows[-1], points[-2], points[-1])
+            since_first = _change(measure, basis, step, rows[0], rows[-1], points[0], points[-1])
             key = (measure.id, tuple(row.key for row in rows))
-            trends.append(Trend(latest, measure, points, since_last, since_first, key))
+            trends.append(Trend(latest, measure, points, since_last, since_first, basis, key))
     return trends
 
 
@@ -519,6 +616,7 @@ def clear_step(instrument: Instrument, measure_id: str) -> float:
 
 def _change(
     measure: Measure,
+    basis: Basis,
     step: float,
     earlier_row: InstrumentResults,
     later_row: InstrumentResults,
@@ -538,7 +636,7 @@ def _change(
             # A missing score is the first reason, with or without psychometrics.
             reliable[pos] = ChangeUnknown(NOT_ENOUGH_ANSWERS)
         else:
-            reliable[pos] = score_change(measure, before, after)
+            reliable[pos] = score_change(measure, before, after, basis)
             delta[pos] = after.value - before.value
             healthier = delta[pos] > 0 if measure.direction == "health" else delta[pos] < 0
             verdict[pos] = _verdict(reliable[pos], delta[pos], step, BETTER if healthier else WORSE)
@@ -552,7 +650,7 @@ def _change(
             gap_reliable = ChangeUnknown(NOT_ENOUGH_ANSWERS)
         else:
             gap = (abs(before_gap.difference), abs(after_gap.difference))
-            gap_reliable = score_gap_change(measure, before_gap, after_gap)
+            gap_reliable = score_gap_change(measure, before_gap, after_gap, basis)
             widened = gap[1] - gap[0]
             gap_verdict = _verdict(gap_reliable, widened, step, FURTHER_APART if widened > 0 else CLOSER)
     return Change(earlier, later, delta, reliable, verdict, gap, gap_reliable, gap_verdict)

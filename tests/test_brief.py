@@ -96,9 +96,9 @@ DEMO_POINTS = {
                 1: "Strong (4.60) → Strong (4.40): no clear change",
                 2: "Strained (2.40) → Strong (4.20): better",
             },
-            "The gap between them went from 2.20 to 0.20 (closer). A raw change: this questionnaire has no SD "
-            "and reliability yet, so it cannot be judged reliable (“better” and “worse” mean a change of at "
-            "least 0.40).",
+            "The gap between them went from 2.20 to 0.20 (closer). A raw change: reliable change needs 50 "
+            "partners' first answers in this practice; none so far: 50 more (“better” and “worse” mean a change "
+            "of at least 0.40).",
         ),
         (
             "going_well",
@@ -407,7 +407,8 @@ def test_a_reliable_change_is_judged_and_said_so(couple, db, make_assessment, an
         "Since Intake: Feeling heard",
         {1: "Strong (4.33) → Strong (4.33): no clear change", 2: "Mixed (3.33) → Strong (4.33): better"},
         "The gap between them went from 1.00 to 0.00 (no clear change). "
-        "Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's SD and reliability.",
+        "Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's published figures "
+        "(α = 0.85, SD = 0.70).",
     )
 
 
@@ -422,8 +423,8 @@ def test_a_change_without_psychometrics_is_raw_and_said_honestly(couple, db, mak
     assert (change.title, change.answers, change.note) == (
         "Since Intake: Warmth",
         {1: "Low (1.50) → Good (4.00): better", 2: "Good (3.00) → Good (4.00): better"},
-        "The gap between them went from 1.50 to 0.00 (closer). A raw change: this questionnaire has no SD and "
-        "reliability yet, so it cannot be judged reliable (“better” and “worse” mean a change of at least 0.40).",
+        "The gap between them went from 1.50 to 0.00 (closer). A raw change: reliable change needs 50 partners' "
+        "first answers in this practice; none so far: 50 more (“better” and “worse” mean a change of at least 0.40).",
     )
 
 

@@ -131,8 +131,8 @@ AFFECTION_HIGH = {"affection_1": 4, "affection_2": 4, "affection_3": 2, "affecti
 # A: 2.00 -> 4.00, +2.00 >= 0.40: better; B: 4.00 -> 4.00: no clear change; gap |b - a|: 2.00 -> 0.00: closer.
 CANNOT_JUDGE = "cannot yet be judged reliable"
 RAW_BASIS = (
-    "No SD and reliability from a validation study yet, so change cannot yet be judged reliable: "
-    "“better” and “worse” mean a raw change of at least 0.40."
+    "Reliable change needs 50 partners' first answers in this practice; none so far: 50 more. "
+    "Until then change cannot yet be judged reliable: “better” and “worse” mean a raw change of at least 0.40."
 )
 
 
@@ -181,8 +181,8 @@ def test_change_over_time_on_a_check_in_without_psychometrics_is_raw_and_never_j
     assert (
         "Since Intake: Affection and physical closeness Casual touch, hugs and physical closeness, and whether this "
         "partner feels wanted. A Robin: Strained (2.00) → Strong (4.00): better B Sasha: Strong (4.00) → Strong "
-        "(4.00): no clear change The gap between them went from 2.00 to 0.00 (closer). A raw change: this "
-        "questionnaire has no SD and reliability yet, so it cannot be judged reliable (“better” and “worse” mean a "
+        "(4.00): no clear change The gap between them went from 2.00 to 0.00 (closer). A raw change: reliable "
+        "change needs 50 partners' first answers in this practice; none so far: 50 more (“better” and “worse” mean a "
         "change of at least 0.40)."
     ) in text_of(html.split('id="brief"')[1].split('id="details"')[0])
 
@@ -331,9 +331,10 @@ def test_couple_view_query_count_is_fixed(extra_assessments, client, setup, make
     # user, couple with its therapist, assessments, invitations, partners, answers, reviews,
     # and the audit row for viewing results: the chain's keyed head read (locked on PostgreSQL,
     # which keeps the chain in order), the insert, and the head moved on (the keyed head
-    # record of commit 620846b added that update and replaced PostgreSQL's advisory lock).
+    # record of commit 620846b added that update and replaced PostgreSQL's advisory lock), and
+    # the practice's reliability estimates (read once, for judging change over time).
     # One more since check-ins can be scheduled: the schedule, sessions sent and check-in scores, one read.
-    assert len(counted) == 10 + 1, "\n".join(counted)
+    assert len(counted) == 11 + 1, "\n".join(counted)
 
 
 COUPLE_VIEW_URLS = [
@@ -722,7 +723,11 @@ def test_shared_items_are_listed_firmest_first_not_in_file_order(client, setup, 
 
 
 # Two tiny assessments: the worked example in tests/tiny_catalog.py (tiny_over_time).
-TINY_BASIS_JUDGED = "Judged with reliable change (Jacobson & Truax, 95%) for Feeling heard, Overall; "
+TINY_BASIS_JUDGED = (
+    "Reliability from the questionnaire's published figures (Feeling heard α = 0.85, SD = 0.70; Overall α = 0.90, "
+    "SD = 0.50). For Feeling heard, Overall, “better” and “worse” are changes larger than the measurement error "
+    "(reliable change, Jacobson & Truax, 95%). "
+)
 
 
 @pytest.mark.usefixtures("tiny")
@@ -738,10 +743,10 @@ def test_tiny_change_over_time_judges_reliable_change_only_where_there_are_psych
     # and for the 0-9 sum (0.1 x 9).
     assert section.count('class="basis"') == 1
     basis = text_of(section.split('class="basis">')[1].split("</p>")[0])
-    assert basis.startswith(TINY_BASIS_JUDGED + "Warmth, Pursuing have no SD and reliability, so ")
+    assert basis.startswith(TINY_BASIS_JUDGED + "Reliable change for Warmth, Pursuing needs 50 partners' first ")
     assert basis.endswith(
-        "so change there cannot yet be judged reliable: there “better” and “worse” mean a raw change of at least "
-        "a tenth of its range (Warmth 0.40, Pursuing 0.90)."
+        "answers in this practice; none so far: 50 more. Until then change there cannot yet be judged reliable: "
+        "“better” and “worse” mean a raw change of at least a tenth of its range (Warmth 0.40, Pursuing 0.90)."
     )
     # heard: A 4.33 -> 4.33 (RCI 0.00): no clear change; B 3.33 -> 4.33 (RCI 2.61 > 1.96): better;
     # gap 1.00 -> 0.00 (RCI -1.84): closer, but not reliably: no clear change.
@@ -813,7 +818,7 @@ def test_the_basis_says_change_cannot_yet_be_judged_reliable_where_psychometrics
     tiny_over_time(db, couple, make_assessment, answer_as)
     html = login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True)
     basis = text_of(trend_part(html, "tiny").split('class="basis">')[1].split("</p>")[0])
-    assert basis.startswith(TINY_BASIS_JUDGED + "Warmth, Pursuing ")
+    assert basis.startswith(TINY_BASIS_JUDGED + "Reliable change for Warmth, Pursuing ")
     assert CANNOT_JUDGE in basis
 
 

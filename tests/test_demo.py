@@ -5,6 +5,7 @@ The connection check-in has no psychometrics (no validation study), so its chang
 time is shown raw and said to be not yet judgeable, never judged reliable.
 """
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -233,13 +234,14 @@ def test_demo_owner_can_open_the_dashboard_and_every_couple(client, demo):
     # Mostly connected: the affection gap narrowing is the first talking point, shown raw and
     # honestly not judged reliable; the change table says so once for the questionnaire.
     page = client.get(f"/couples/{demo['L & R'].id}").get_data(as_text=True)
-    read = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    read = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
     brief = read.split("For this session")[1].split("Strengths to build on")[0]
     assert brief.startswith(
         " Since Intake: Affection and physical closeness Casual touch, hugs and physical closeness, and "
         "whether this partner feels wanted. A Luis Ortega: Strong (4.60) → Strong (4.40): no clear change "
         "B Rafael Nunes: Strained (2.40) → Strong (4.20): better The gap between them went from 2.20 to 0.20 "
-        "(closer). A raw change: this questionnaire has no SD and reliability yet, so it cannot be judged reliable"
+        "(closer). A raw change: reliable change needs 50 partners' first answers in this practice; none so far: "
+        "50 more"
     )
     over_time = read.split("Over time")[1]
     assert over_time.count("cannot yet be judged reliable") == 2  # once per questionnaire, not per row

@@ -31,8 +31,9 @@ CSRF_INPUTS = re.compile(r'name="csrf_token"[^>]*>|<meta name="csrf-token"[^>]*>
 # for viewing results: read the head (on PostgreSQL FOR UPDATE, which keeps the chain in
 # order), insert the row, move the head. SQLite went from 9 to 10 when the head record came
 # (it must hold a keyed MAC no row carries, so it is written on its own; clinic/audit.py);
-# PostgreSQL stayed at 10 (the head's row lock replaced the advisory lock).
-COUPLE_VIEW_QUERIES = 10
+# PostgreSQL stayed at 10 (the head's row lock replaced the advisory lock). 11 since reliable
+# change can be judged on the practice's own estimates: their one read (clinic.services.calibration).
+COUPLE_VIEW_QUERIES = 11
 # One more since check-ins can be scheduled: the couple's schedule, the sessions sent and both
 # partners' check-in scores, in one read (clinic.services.checkins.for_couple).
 COUPLE_VIEW_QUERIES += 1
@@ -189,7 +190,7 @@ def test_sent_answers_are_read_once_and_kept_results_show_exactly_what_fresh_one
     assert "Renamed Partner" in renamed and old_name not in renamed
 
 
-def test_report_context_runs_five_queries_for_one_and_three_assessments(answered_couple, count_queries, db):
+def test_report_context_runs_six_queries_for_one_and_three_assessments(answered_couple, count_queries, db):
     counts = []
     for n in (1, 3):
         _, couple = answered_couple(n)
@@ -208,8 +209,9 @@ def test_report_context_runs_five_queries_for_one_and_three_assessments(answered
             ]
         assert all(contexts) and len(results.assessments) == n
         counts.append(len(statements))
-    # assessments, their invitations, partners, submitted answers, safety reviews; the context adds none
-    assert counts == [5, 5]
+    # assessments, their invitations, partners, submitted answers, the practice's reliability
+    # estimates, safety reviews; the context adds none
+    assert counts == [6, 6]
 
 
 # --- the partner's pages --------------------------------------------------------------------

@@ -398,8 +398,8 @@ def test_the_talking_points_for_this_session_follow_the_briefs_rules(main):
         points,
         "For this session Since Intake: Affection and physical closeness "
         "A Robin: Strained (2.00) → Strong (4.00): better B Sasha: Strong (4.00) → Strong (4.00): no clear change "
-        "The gap between them went from 2.00 to 0.00 (closer). A raw change: this questionnaire has no SD and "
-        "reliability yet, so it cannot be judged reliable (“better” and “worse” mean a change of at least 0.40).",
+        "The gap between them went from 2.00 to 0.00 (closer). A raw change: reliable change needs 50 partners' "
+        "first answers in this practice; none so far: 50 more (“better” and “worse” mean a change of at least 0.40).",
     )
     assert shows(
         points,
@@ -549,8 +549,9 @@ def test_over_time_is_raw_where_change_cannot_be_judged_reliable(main):
     part = between(main["clinician_text"], "Over time", "Appendix: every answer")
     assert shows(
         part,
-        "Over time Connection and distance: Intake → Week 6 No SD and reliability from a validation study yet, "
-        "so change cannot yet be judged reliable: “better” and “worse” mean a raw change of at least 0.40. "
+        "Over time Connection and distance: Intake → Week 6 Reliable change needs 50 partners' first answers in "
+        "this practice; none so far: 50 more. Until then change cannot yet be judged reliable: “better” and "
+        "“worse” mean a raw change of at least 0.40. "
         "Area A Robin B Sasha Gap between them",
     )
     # Affection: A 2.00 -> 4.00 (+2.00 >= 0.40), B 4.00 -> 4.00, gap 2.00 -> 0.00.
@@ -602,17 +603,19 @@ def test_tiny_report_shows_reliable_change_where_there_are_psychometrics(
         pages[0],
         "For this session Since Intake: Feeling heard A Robin: Strong (4.33) → Strong (4.33): no clear change "
         "B Sasha: Mixed (3.33) → Strong (4.33): better The gap between them went from 1.00 to 0.00 "
-        "(no clear change). Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's SD "
-        "and reliability.",
+        "(no clear change). Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's "
+        "published figures (α = 0.85, SD = 0.70).",
     )
     part = pages[-1].split(flat("Over time"), 1)[1]
     # Heard and the total have psychometrics; warmth and pursuing (0-9, a step of 0.90) do not.
     assert shows(
         part,
-        "Tiny test instrument: Intake → Week 4 Judged with reliable change (Jacobson & Truax, 95%) for "
-        "Feeling heard, Overall; elsewhere there is no SD and reliability, so change there cannot yet be judged "
-        "reliable: “better” and “worse” mean a raw change of at least a tenth of its range (Warmth 0.40, "
-        "Pursuing 0.90).",
+        "Tiny test instrument: Intake → Week 4 Reliability from the questionnaire's published figures "
+        "(Feeling heard α = 0.85, SD = 0.70; Overall α = 0.90, SD = 0.50). For Feeling heard, Overall, “better” "
+        "and “worse” are changes larger than the measurement error (reliable change, Jacobson & Truax, 95%). "
+        "Reliable change for Warmth, Pursuing needs 50 partners' first answers in this practice; none so far: "
+        "50 more. Until then change there cannot yet be judged reliable: “better” and “worse” mean a raw change "
+        "of at least a tenth of its range (Warmth 0.40, Pursuing 0.90).",
     )
     # Heard: A +0.00 (RCI 0.00); B +1.00 (RCI 2.61): better; gap 1.00 -> 0.00 (RCI -1.84): no clear change.
     assert shows(part, "Feeling heard 4.33 → 4.33 no clear change 3.33 → 4.33 better 1.00 → 0.00 no clear change")
@@ -677,8 +680,9 @@ def test_change_that_cannot_be_judged_says_why(db, make_practice, make_couple, m
     part = pages[-1].split(flat("Over time"), 1)[1]
     assert shows(
         part,
-        "Relationship check-in: Intake → Week 4 No SD and reliability from a validation study yet, so change cannot "
-        "yet be judged reliable: “better” and “worse” mean a raw change of at least 0.40. Area A Robin B Sasha "
+        "Relationship check-in: Intake → Week 4 Reliable change needs 50 partners' first answers in this practice; "
+        "none so far: 50 more. Until then change cannot yet be judged reliable: “better” and “worse” mean a raw "
+        "change of at least 0.40. Area A Robin B Sasha "
         "Gap between them How things feel overall 4.00 → 4.00 no clear change 2.25 → 2.25 no clear change "
         "1.75 → 1.75 no clear change",
     )

@@ -161,7 +161,7 @@ def _clinician(results: CoupleResults, zone: str, appendix: bool, generated_at: 
         "glance": [_glance(row, names) for row in rows],
         "details": [_detail(results, row) for row in rows],
         "life_context": _life_context(results, zone),
-        "over_time": [_over_time(results, group) for group in results.over_time],
+        "over_time": [_over_time(results, group, zone) for group in results.over_time],
         "appendix": _appendix(results, shown) if appendix and shown else None,
     }
 
@@ -390,29 +390,13 @@ def _quiet(row) -> bool:
     return all(value in (None, row.lowest) for value in row.answers.values())
 
 
-def _over_time(results: CoupleResults, group: OverTime) -> dict:
+def _over_time(results: CoupleResults, group: OverTime, zone: str) -> dict:
     """One instrument from its first to its latest assessment: a compact chart and one change table."""
     first = group.trends[0].since_first
-    if group.judged and not group.not_judged:
-        basis = (
-            "Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's SD and reliability: "
-            "“better” and “worse” are changes larger than its measurement error."
-        )
-    elif not group.judged:
-        basis = (
-            "No SD and reliability from a validation study yet, so change cannot yet be judged reliable: "
-            f"“better” and “worse” mean a raw change of at least {group.clear_step}."
-        )
-    else:
-        basis = (
-            f"Judged with reliable change (Jacobson & Truax, 95%) for {', '.join(group.judged)}; elsewhere there is "
-            "no SD and reliability, so change there cannot yet be judged reliable: “better” and “worse” mean a raw "
-            f"change of at least {group.clear_step}."
-        )
     return {
         "instrument": group.instrument.title,
         "span": f"{_clip(first.earlier.occasion, 'occasion')} → {_clip(first.later.occasion, 'occasion')}",
-        "basis": basis,
+        "basis": group.basis(zone),
         "chart": trends_svg(group.trends, _names(results)),
         "rows": [_change_row(trend) for trend in group.trends],
     }
