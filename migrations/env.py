@@ -1,4 +1,5 @@
 import logging
+import sys
 from contextlib import contextmanager
 from logging.config import fileConfig
 
@@ -93,7 +94,7 @@ def announce_and_guard(work, connection):
         steps = list(work(heads, migration_context))
         upgrades = [step for step in steps if isinstance(step, RevisionStep) and step.is_upgrade]
         if upgrades:
-            print("\n".join(describe_upgrade(heads, upgrades)), flush=True)
+            print("\n".join(describe_upgrade(heads, upgrades)), file=sys.stderr, flush=True)
         for step in upgrades:
             declared = keyed_data(step.migration_fn)
             if declared:

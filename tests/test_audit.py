@@ -20,7 +20,6 @@ from clinic.config import TestConfig
 from clinic.models import AuditEvent, AuditHead
 from tests.conftest import is_postgres
 from tests.test_config import AUDIT_KEY, STRONG, production
-from tests.test_migrations import empty_database_url  # noqa: F401 -- a fixture
 
 
 def make_trail(db, n=5):
@@ -288,7 +287,7 @@ def _app_at(url):
     return create_app(type("MigrationConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
 
 
-def test_the_migration_rekeys_an_intact_trail(empty_database_url):  # noqa: F811
+def test_the_migration_rekeys_an_intact_trail(empty_database_url):
     app = _app_at(empty_database_url)
     with app.app_context():
         from clinic.extensions import db
@@ -309,7 +308,7 @@ def test_the_migration_rekeys_an_intact_trail(empty_database_url):  # noqa: F811
         db.engine.dispose()
 
 
-def test_the_migration_refuses_to_rekey_an_altered_trail(empty_database_url, caplog):  # noqa: F811
+def test_the_migration_refuses_to_rekey_an_altered_trail(empty_database_url, caplog):
     app = _app_at(empty_database_url)
     with app.app_context():
         from clinic.extensions import db

@@ -356,7 +356,7 @@ def test_upgrade_from_an_empty_database_lists_every_revision(empty_database_url,
     app = development_app(empty_database_url)
     with app.app_context():
         upgrade()
-    out = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr().err.splitlines()
     assert out[0] == "Database revision: none (empty database)"
     assert [line.split()[0] for line in out[2:] if not line.startswith("    ")] == REVISIONS
     dispose(app)
