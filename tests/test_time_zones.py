@@ -24,6 +24,8 @@ def page_text(response) -> str:
     html = response.get_data(as_text=True)
     html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
     html = re.sub(r"<svg\b.*?</svg>", " ", html, flags=re.S)  # charts carry no clock times
+    # Forms ask for times ("such as 18:00", in the zone their hint names): only shown times count.
+    html = re.sub(r"<form\b.*?</form>", " ", html, flags=re.S)
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
 
 
