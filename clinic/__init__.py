@@ -80,6 +80,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     from clinic.blueprints.couples import bp as couples_bp
     from clinic.blueprints.library import bp as library_bp
     from clinic.blueprints.main import bp as main_bp
+    from clinic.blueprints.outcomes import bp as outcomes_bp
     from clinic.blueprints.practice import bp as practice_bp
 
     app.register_blueprint(main_bp)
@@ -89,6 +90,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     app.register_blueprint(client_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(library_bp)
+    app.register_blueprint(outcomes_bp)
 
     from clinic import templating
 

@@ -1,6 +1,7 @@
 """The base of every form: what no field may hold, whatever the form."""
 
 from flask_wtf import FlaskForm
+from wtforms.validators import ValidationError
 
 NUL_MESSAGE = "This contains an invisible character (NUL) that can't be saved. Please retype it."
 
@@ -28,3 +29,9 @@ def _fields(form):
             yield from _fields(field.form)
         else:
             yield field
+
+
+def sensible_date(form, field):
+    """Dates the practice's records can hold; year 1 or 9999 would overflow time-zone arithmetic."""
+    if field.data and not 2000 <= field.data.year <= 2999:
+        raise ValidationError("Choose a date between the years 2000 and 2999.")

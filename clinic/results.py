@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from clinic import catalog, charts
 from clinic.extensions import db
 from clinic.memo import memo
-from clinic.models import Answer, Assessment, Couple, Partner, SafetyReview
+from clinic.models import Answer, Assessment, Couple, Invitation, Partner, SafetyReview
 from clinic.services import calibration
 from clinic.templating import localtime_in
 from instruments import (
@@ -45,6 +45,8 @@ from instruments.reliability import Estimate
 
 log = logging.getLogger(__name__)
 
+# Links per statement when reading answers (an overview may read thousands).
+CHUNK = 1000
 TALK_LIMIT = 8  # items per "to talk about" list: enough to prepare, few enough to read
 
 
@@ -396,25 +398,7 @@ def load_couple_results(couple: Couple) -> CoupleResults:
     the results."""
     assessments = db.session.scalars(_ASSESSMENTS, {"couple_id": couple.id}).all()
     partners = db.session.scalars(_PARTNERS, {"couple_id": couple.id}).all()
-    submitted = [i for a in assessments for i in a.invitations if i.submitted_at is not None]
-    # Sent answers never change: those read before are kept (clinic.memo), the rest read now.
-    kept = memo("answers")
-    answers: dict[int, dict[str, dict[str, int | str]]] = {}
-    for invitation in submitted:
-        found = kept.get((invitation.id, invitation.submitted_at))
-        if found is not None:
-            answers[invitation.id] = found
-    missing = {i.id: i.submitted_at for i in submitted if i.id not in answers}
-    if missing:
-        read: dict[int, dict[str, dict[str, int | str]]] = {i: defaultdict(dict) for i in missing}
-        for row in db.session.execute(
-            sa.select(Answer.invitation_id, Answer.instrument_id, Answer.item_id, Answer.value, Answer.text).where(
-                Answer.invitation_id.in_(list(missing))
-            )
-        ):
-            read[row.invitation_id][row.instrument_id][row.item_id] = row.value if row.value is not None else row.text
-        for invitation_id, by_instrument in read.items():
-            answers[invitation_id] = kept.put((invitation_id, missing[invitation_id]), dict(by_instrument))
+    answers = submitted_answers([i for a in assessments for i in a.invitations if i.submitted_at is not None])
     results = build_results(
         couple,
         list(partners),
@@ -433,6 +417,30 @@ def load_couple_results(couple: Couple) -> CoupleResults:
             reviews[(review.invitation_id, review.instrument_id, review.item_id)] = review
         with_reviews(results, reviews)
     return results
+
+
+def submitted_answers(submitted: list[Invitation]) -> dict[int, dict[str, dict[str, int | str]]]:
+    """The answers of these submitted links, by invitation id and instrument id: one query for those
+    not read before (sent answers never change, so they are kept; see clinic.memo), chunked by CHUNK."""
+    kept = memo("answers")
+    answers: dict[int, dict[str, dict[str, int | str]]] = {}
+    for invitation in submitted:
+        found = kept.get((invitation.id, invitation.submitted_at))
+        if found is not None:
+            answers[invitation.id] = found
+    missing = {i.id: i.submitted_at for i in submitted if i.id not in answers}
+    ids = sorted(missing)
+    for start in range(0, len(ids), CHUNK):
+        read: dict[int, dict[str, dict[str, int | str]]] = {i: defaultdict(dict) for i in ids[start : start + CHUNK]}
+        for row in db.session.execute(
+            sa.select(Answer.invitation_id, Answer.instrument_id, Answer.item_id, Answer.value, Answer.text).where(
+                Answer.invitation_id.in_(list(read))
+            )
+        ):
+            read[row.invitation_id][row.instrument_id][row.item_id] = row.value if row.value is not None else row.text
+        for invitation_id, by_instrument in read.items():
+            answers[invitation_id] = kept.put((invitation_id, missing[invitation_id]), dict(by_instrument))
+    return answers
 
 
 def firmness(instrument: Instrument, item: ItemComparison) -> float:

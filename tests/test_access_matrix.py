@@ -92,6 +92,11 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("couples.resume_checkins", "POST"):         ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.end_checkins", "POST"):            ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
 
+    # Outcomes: every clinician sees an overview, of their own couples (the owner: the practice's);
+    # tests/test_outcomes.py checks whose couples each one counts.
+    ("outcomes.index", "GET"):                   ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
+    ("outcomes.export", "GET"):                  ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
+
     ("library.index", "GET"):                    ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
     ("library.detail", "GET"):                   ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
 

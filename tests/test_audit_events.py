@@ -236,6 +236,12 @@ def couple_exported(w):
     return [clinician(w, "therapist", "couple.exported", couple=True, target=f"couple:{w.couple_id}")]
 
 
+def outcomes_exported(w):
+    assert w.browser("owner").get("/outcomes/export.csv").status_code == 200
+    assert w.browser("therapist").get(f"/outcomes/export.csv?clinician={w.ids['therapist']}").status_code == 200
+    return [clinician(w, "owner", "outcomes.exported"), clinician(w, "therapist", "outcomes.exported")]
+
+
 def couple_deleted(w):
     kept = w.db.session.scalar(sa.select(sa.func.count()).where(AuditEvent.couple_id == w.couple_id))
     assert kept > 0
@@ -373,6 +379,7 @@ EVENTS: list[Callable[[World], list[Row]]] = [
     invitation_reminded,
     invitation_reminder_failed,
     couple_exported,
+    outcomes_exported,
     couple_deleted,
     settings_changed,
     clinician_invited,

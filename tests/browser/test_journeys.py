@@ -18,6 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyotp
@@ -1003,6 +1004,28 @@ def test_demo_practice_pages(chromium, live_server, journey):
         steps.step(page, "library")
         page.locator("main a[href^='/instruments/']").first.click()
         steps.step(page, "library-instrument")
+        # The outcomes overview: the demo's follow-ups counted, narrowed to a therapist, a bad
+        # period refused in words, and the de-identified CSV.
+        page.get_by_role("link", name="Outcomes", exact=True).click()
+        expect(page.get_by_role("heading", name="Outcomes", level=1)).to_be_visible()
+        expect(page.locator("table.outcomes").first).to_be_visible()
+        steps.step(page, "outcomes", widths=(PHONE["width"], NARROW))
+        page.get_by_label("Therapist").select_option(label="Dr. Maren Okafor")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_label("Therapist")).to_have_value(re.compile(r"^[1-9]"))
+        page.get_by_label("Sent from").fill("2026-10-10")
+        page.get_by_label("Sent until").fill("2026-10-01")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_text("Choose an end on or after the start.")).to_be_visible()
+        steps.step(page, "outcomes-errors")
+        page.get_by_label("Sent from").fill("")
+        page.get_by_label("Sent until").fill("")
+        page.get_by_role("button", name="Show").click()
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download as CSV (de-identified)").click()
+        text = Path(download.value.path()).read_text()
+        assert text.startswith("couple,partner,row,instrument,"), text[:80]
+        assert "Okafor" not in text and "@" not in text
     finally:
         context.close()
 
