@@ -7,6 +7,9 @@ prints it on page 1. It holds, in order:
 - safety first: unreviewed flags (reviewed ones after), or one calm line;
 - where things stand: which assessment is shown and when each partner sent it; while
   an assessment is open, who we are waiting for and since when;
+- check-ins (only for a couple with scheduled check-ins someone answered): one line per
+  partner with their scores across the last CHECKIN_SESSIONS sessions, what the scale means,
+  and whether the latest went out before the session about to happen;
 - 3 to 5 talking points, chosen by the rules below;
 - strengths to build on: statements both partners see positively, only from
   positively worded items (a reverse-worded statement never reads as a strength);
@@ -22,6 +25,9 @@ Talking points come from these rules. Each rule ranks its own candidates:
 2. change: with two or more assessments, the most notable change since the previous
    one: a reliable change first (largest |RCI|), else the largest raw change, a
    partner's or the gap's, of at least a tenth of the range (clinic.results).
+   checkin: a partner's latest scheduled check-in clearly worse than their one before, judged
+   the same way (reliable change where the check-in has a basis, else at least a tenth of the
+   range); not raised again when the change point is about the check-in already.
 3. shared concern: a subscale where both partners' scores sit in a concern band,
    deepest first (how far both sit from the scale's middle, towards concern).
 4. gap: a subscale where the two scores differ by at least GAP_SHARE of its range,
@@ -48,11 +54,15 @@ summarise them); fewer than MIN_POINTS remain only when the answers hold no more
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from clinic.results import (
+    BETTER,
     NO_CLEAR_CHANGE,
+    WORSE,
     Change,
     ContextRow,
     CoupleResults,
@@ -60,6 +70,7 @@ from clinic.results import (
     SafetyEntry,
     Trend,
     basis_source,
+    clear_step,
     figures,
     firmness,
     measure_score,
@@ -67,20 +78,26 @@ from clinic.results import (
     still_needed,
 )
 from clinic.wording import NOT_SENT, higher_by, in_words
-from instruments import Instrument, ItemComparison, Measure, ReliableChange, ScoreResult
+from instruments import Instrument, ItemComparison, Measure, ReliableChange, ScoreResult, numbers, reliable_change
+from instruments.change import Basis, basis_for
 from instruments.numbers import fmt
 
+if TYPE_CHECKING:
+    from clinic.services.checkins import TrendRow
+
 MIN_POINTS, MAX_POINTS = 3, 5
-RULES = ("pattern", "change", "shared_concern", "gap", "stressor", "one_partner")
+RULES = ("pattern", "change", "checkin", "shared_concern", "gap", "stressor", "one_partner")
 FILLERS = ("split", "going_well", "one_partner")
 # The order points are listed in.
-ORDER = ("pattern", "change", "shared_concern", "gap", "stressor", "one_partner", "split", "going_well")
-CAPS = {"pattern": 1, "change": 1, "shared_concern": 3, "gap": 3, "stressor": 1, "one_partner": 3}
+ORDER = ("pattern", "change", "checkin", "shared_concern", "gap", "stressor", "one_partner", "split", "going_well")
+CAPS = {"pattern": 1, "change": 1, "checkin": 1, "shared_concern": 3, "gap": 3, "stressor": 1, "one_partner": 3}
 # A gap between the partners' scores worth raising: a quarter of the measure's range (1.00 on a 1-5 mean).
 GAP_SHARE = 0.25
 ITEMS_PER_POINT = 3
 STRENGTHS_SHOWN = 4
 QUESTIONS_SHOWN = 4
+# Scheduled check-ins in the brief's line per partner: the latest sessions, enough to see a trend.
+CHECKIN_SESSIONS = 5
 
 
 @dataclass(frozen=True)
@@ -144,6 +161,49 @@ class Safety:
 
 
 @dataclass(frozen=True)
+class CheckinLine:
+    """One partner's check-in scores across the sessions shown, oldest first (None: no valid score)."""
+
+    position: int
+    values: tuple[float | None, ...]
+    worse: str  # "down 0.75: worse" when their latest check-in is clearly worse than the one before, else ""
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """Each score as it is shown ("3.25"; "—" where there is none)."""
+        return tuple(fmt(value) for value in self.values)
+
+
+@dataclass(frozen=True)
+class Checkins:
+    """Both partners' scheduled check-ins across the latest sessions (clinic.services.checkins)."""
+
+    label: str  # the check-in's measure: "How things feel overall"
+    scale: str  # "from 1 to 5 (higher is better)"
+    sessions: tuple[datetime, ...]  # the sessions shown, oldest first (UTC)
+    earlier: int  # sessions before those shown
+    upcoming: bool  # the last session shown has not started: its check-in went out before it
+    lines: tuple[CheckinLine, ...]  # by position
+
+    def missing(self, index: int) -> str:
+        """What a dash at this session means, in words (for a screen reader)."""
+        return "not answered yet" if self.upcoming and index == len(self.sessions) - 1 else "no check-in"
+
+    def summary(self, first: str, last: str) -> str:
+        """The line above the scores, given the first and last session's dates as the reader sees them
+        (the couple view and the report write them in the practice's zone)."""
+        count = len(self.sessions)
+        if count == 1:
+            span = f"the session on {last}"
+        else:
+            span = f"{'the last ' if self.earlier else ''}{count} sessions, {first} to {last}"
+        text = f"{self.label}, {self.scale}: {span}."
+        if self.upcoming:
+            text += " The latest check-in was sent before this session."
+        return text
+
+
+@dataclass(frozen=True)
 class Brief:
     standing: Standing
     safety: Safety
@@ -151,19 +211,36 @@ class Brief:
     strengths: tuple[Said, ...]
     strength_count: int  # every positively worded statement both see positively
     questions: tuple[str, ...]
+    checkins: Checkins | None = None  # None: no scheduled check-in answered
 
 
-def build_brief(results: CoupleResults, shown, now: datetime) -> Brief:
-    """The brief for the shown assessment (None: nothing sent yet) as of `now`."""
+def build_brief(
+    results: CoupleResults,
+    shown,
+    now: datetime,
+    checkins: Sequence[TrendRow] = (),
+    checkin: Instrument | None = None,
+) -> Brief:
+    """The brief for the shown assessment (None: nothing sent yet) as of `now`.
+
+    `checkins` are the couple's scheduled check-ins by session (CoupleCheckins.trend) and `checkin`
+    the check-in's definition (its latest version), which they need."""
     rows = [r for r in results.by_assessment.get(shown.id, ()) if r.instrument.kind == "scored"] if shown else []
     names = {pos: p.display_name for pos, p in results.partners.items()}
     sent = results.submitted[shown.id] if shown else {1: None, 2: None}
     pattern = _pattern(rows, names)
     in_pattern = {key for point in pattern for key in point.area_keys}
+    change = _change(results, shown, names)
+    told = {key for point in change for key in point.area_keys}
+    if checkins and checkin is None:
+        raise ValueError("check-ins need the check-in's definition")
+    lines, worse = _checkins(checkins, checkin, results, names, now) if checkins else (None, [])
     points = _take_turns(
         {
             "pattern": pattern,
-            "change": _change(results, shown, names),
+            "change": change,
+            # Not when the change point is about the check-in already: its verdicts say the same.
+            "checkin": [p for p in worse if not p.area_keys & told],
             "shared_concern": [p for p in _shared_concerns(rows) if not p.area_keys & in_pattern],
             "gap": [p for p in _gaps(rows, names) if not p.area_keys & in_pattern],
             "stressor": _stressors(results, names),
@@ -193,6 +270,7 @@ def build_brief(results: CoupleResults, shown, now: datetime) -> Brief:
         strengths=tuple(strengths[:STRENGTHS_SHOWN]),
         strength_count=len(strengths),
         questions=_questions(points),
+        checkins=lines,
     )
 
 
@@ -605,26 +683,129 @@ def _change_point(trend: Trend, names: dict[int, str]) -> Point:
     if None not in change.gap:
         gap = f"The gap between them went from {fmt(change.gap[0])} to {fmt(change.gap[1])}"
         gap += f" ({change.gap_verdict}). " if change.gap_verdict else ". "
-    raw_step = f"(“better” and “worse” mean a change of at least {fmt(trend.clear_step)})"
-    if trend.judged:
-        basis = f"Judged with reliable change (Jacobson & Truax, 95%), from {basis_source(trend.basis)}."
-    elif trend.basis.source == "unusable":
-        basis = (
-            f"A raw change: {no_usable_reliability(trend.basis)} ({figures(trend.basis)}), so it cannot be judged "
-            f"reliable {raw_step}."
-        )
-    else:
-        basis = f"A raw change: reliable change {still_needed(trend.basis)} {raw_step}."
     return Point(
         rule="change",
         title=f"Since {change.earlier.occasion}: {trend.label}",
         about=trend.measure.description,
         answers=answers,
-        note=gap + basis,
+        note=gap + _judged_on(trend.basis, trend.clear_step),
         items=(),
         anchor=f"trend-{trend.instrument.id}",
         areas=((trend.instrument, trend.measure),),
     )
+
+
+def _judged_on(basis: Basis | None, step: float) -> str:
+    """What a change's verdicts are judged on, in one sentence (None: no basis known, so raw)."""
+    raw_step = f"(“better” and “worse” mean a change of at least {fmt(step)})"
+    if basis is None:
+        return f"A raw change {raw_step}."
+    if basis.judged:
+        return f"Judged with reliable change (Jacobson & Truax, 95%), from {basis_source(basis)}."
+    if basis.source == "unusable":
+        return (
+            f"A raw change: {no_usable_reliability(basis)} ({figures(basis)}), so it cannot be judged "
+            f"reliable {raw_step}."
+        )
+    return f"A raw change: reliable change {still_needed(basis)} {raw_step}."
+
+
+# --- check-ins on a schedule --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """A partner's latest check-in among those shown, the one before it, and the verdict."""
+
+    before: float | None  # None: no earlier check-in shown
+    after: float
+    verdict: str | None
+    fresh: bool  # sent before the session about to happen
+
+
+def _checkins(
+    rows: Sequence[TrendRow], instrument: Instrument, results: CoupleResults, names: dict[int, str], now: datetime
+) -> tuple[Checkins | None, list[Point]]:
+    """One line per partner across the latest CHECKIN_SESSIONS sessions, and a talking point when a
+    partner's latest check-in there is clearly worse than their one before (nothing when nobody
+    answered a check-in)."""
+    rows = sorted(rows, key=lambda row: row.session_at)
+    if not any(value is not None for row in rows for value in row.totals.values()):
+        return None, []
+    shown_rows = rows[-CHECKIN_SESSIONS:]
+    upcoming = shown_rows[-1].session_at > now  # only the next session's check-in goes out before it starts
+    # The measure a check-in is scored on (its total if it has one, else its subscale: checkins._total).
+    measure = (instrument.totals or instrument.subscales)[0]
+    low, high = instrument.possible(measure.id)
+    better = "higher" if measure.direction == "health" else "lower"
+    # Judged as the couple's trends judge it: on the check-in trend's basis (clinic.results), if any.
+    trend = next((t for t in results.trends if t.instrument.id == instrument.id and t.measure.id == measure.id), None)
+    basis = trend.basis if trend else (basis_for(measure) if measure.psychometrics else None)
+    step = clear_step(instrument, measure.id)
+    lines, latest = [], {}
+    for pos in (1, 2):
+        values = tuple(row.totals.get(pos) for row in shown_rows)
+        found = [(index, value) for index, value in enumerate(values) if value is not None]
+        worse = ""
+        if found:
+            index, after = found[-1]
+            before = found[-2][1] if len(found) > 1 else None
+            verdict = _checkin_verdict(measure, basis, step, before, after) if before is not None else None
+            latest[pos] = _Latest(before, after, verdict, upcoming and index == len(values) - 1)
+            if verdict == WORSE:
+                worse = f"{'down' if after < before else 'up'} {fmt(abs(after - before))}: {WORSE}"
+        lines.append(CheckinLine(pos, values, worse))
+    out = Checkins(
+        label=measure.label,
+        scale=f"from {low:g} to {high:g} ({better} is better)",
+        sessions=tuple(row.session_at for row in shown_rows),
+        earlier=len(rows) - len(shown_rows),
+        upcoming=upcoming,
+        lines=tuple(lines),
+    )
+    worse_for = [line.position for line in lines if line.worse]
+    if not worse_for:
+        return out, []
+    answers = {}
+    for pos in (1, 2):
+        found = latest.get(pos)
+        if found is None:
+            answers[pos] = "no check-in answered"
+            continue
+        after = _checkin_words(measure, found.after) + (", before this session" if found.fresh else "")
+        if found.before is None:
+            answers[pos] = f"{after}; no earlier check-in"
+        else:
+            answers[pos] = f"{_checkin_words(measure, found.before)} → {after}: {found.verdict}"
+    point = Point(
+        rule="checkin",
+        title=f"Check-in {'down' if measure.direction == 'health' else 'up'}: "
+        + " and ".join(names[pos] for pos in worse_for),
+        about=measure.description,
+        answers=answers,
+        note="Each partner's latest check-in against the one before it. " + _judged_on(basis, step),
+        items=(),
+        anchor="checkins",
+        areas=((instrument, measure),),
+    )
+    return out, [point]
+
+
+def _checkin_verdict(measure: Measure, basis: Basis | None, step: float, before: float, after: float) -> str:
+    """Better, worse or no clear change, as clinic.results judges a change: reliable change where the
+    basis gives an SD and a reliability, else a raw change (as written) of at least `step`."""
+    change = after - before
+    word = BETTER if (change > 0) == (measure.direction == "health") else WORSE
+    if basis is not None and basis.judged:
+        found = reliable_change(before, after, basis.sd, basis.reliability, subscale_direction=measure.direction)
+        return word if isinstance(found, ReliableChange) and found.reliable else NO_CLEAR_CHANGE
+    return word if abs(numbers.shown(change)) >= numbers.shown(step) else NO_CLEAR_CHANGE
+
+
+def _checkin_words(measure: Measure, value: float) -> str:
+    """A check-in score as in_words writes a score: "Mixed (3.25)" (the band looked up on the shown value)."""
+    band = measure.band_for(numbers.shown(value))
+    return f"{band.label} ({fmt(value)})" if band else fmt(value)
 
 
 # --- where things stand, safety, strengths, questions ------------------------------------------

@@ -4,6 +4,8 @@ The demo couples are checked whole; hand-built couples exercise each rule on its
 are built with the demo's level_answers (every subscale's keyed mean exactly at the level given).
 """
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +16,8 @@ from clinic.db_types import utcnow
 from clinic.demo import level_answers
 from clinic.models import Couple
 from clinic.results import load_couple_results
+from clinic.services.checkins import TrendRow
+from instruments.schema import Psychometrics
 from tests.conftest import login
 from tests.test_couple_view import text_of
 from tests.tiny_catalog import tiny, tiny_over_time  # noqa: F401 -- the tiny fixture, used by name
@@ -512,3 +516,113 @@ def test_no_brief_points_for_a_couple_with_nothing_sent(make_practice, make_coup
     page = text_of(login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True))
     assert "No questionnaires sent yet." in page
     assert "For this session" not in page and "<svg" not in page
+
+
+# --- check-ins on a schedule: one line per partner, and a clear drop as a talking point ----------
+
+# The check-in: the mean of four 1-5 items, higher is better; bands below 2.5 Struggling, below 3.5
+# Mixed, else Good. No psychometrics, so a change is clear from a tenth of the range: 0.40.
+LAST_SESSION = datetime(2026, 12, 12, 17, 0, tzinfo=UTC)  # 12 Dec 2026, 17:00 in the practice's zone (UTC)
+BEFORE_IT = LAST_SESSION - timedelta(hours=20)  # the check-in went out; the session has not started
+AFTER_IT = LAST_SESSION + timedelta(days=1)
+
+
+def sessions(*totals: tuple[float | None, float | None]) -> tuple[TrendRow, ...]:
+    """Weekly sessions ending on LAST_SESSION, oldest first: (Robin's, Sasha's) check-in total at each."""
+    count = len(totals)
+    return tuple(
+        TrendRow(LAST_SESSION - timedelta(weeks=count - 1 - k), {1: robin, 2: sasha})
+        for k, (robin, sasha) in enumerate(totals)
+    )
+
+
+def with_checkins(c: Couple, rows, now: datetime, checkin=None):
+    """The brief of a couple with nothing else sent, given its check-ins by session (as the view passes them)."""
+    return build_brief(load_couple_results(c), None, now, rows, checkin or catalog.registry().latest("checkin"))
+
+
+def test_a_line_per_partner_across_the_last_five_sessions_a_missing_check_in_a_dash(couple):
+    _, c = couple
+    rows = sessions((3.25, 2.75), (3.5, None), (3.75, 2.5), (4.0, 2.75), (4.0, 2.5), (4.25, 2.75))
+    brief = with_checkins(c, rows, AFTER_IT)
+    found = brief.checkins
+    assert found.sessions == tuple(row.session_at for row in rows[1:])  # the first of six is left out
+    assert (found.earlier, found.upcoming) == (1, False)
+    robin, sasha = found.lines
+    assert (robin.position, robin.written, robin.worse) == (1, ("3.50", "3.75", "4.00", "4.00", "4.25"), "")
+    assert (sasha.position, sasha.written, sasha.worse) == (2, ("—", "2.50", "2.75", "2.50", "2.75"), "")
+    assert sasha.values[0] is None and found.missing(0) == "no check-in"
+    assert found.summary("14 Nov", "12 Dec") == (
+        "How things feel overall, from 1 to 5 (higher is better): the last 5 sessions, 14 Nov to 12 Dec."
+    )
+    # Steady (Robin's +0.25, Sasha's +0.25): nothing to raise.
+    assert [p.rule for p in brief.points] == []
+
+
+def test_a_clear_drop_before_this_session_is_flagged_and_raised_as_a_talking_point(couple):
+    _, c = couple
+    # Robin 4.00 -> 3.25 (down 0.75, at least 0.40: worse), in the check-in sent before this session;
+    # Sasha has not answered that one yet: her latest, 3.25, against 3.00 before it is +0.25.
+    rows = sessions((4.0, 3.0), (4.0, 3.25), (3.25, None))
+    brief = with_checkins(c, rows, BEFORE_IT)
+    found = brief.checkins
+    assert found.upcoming and found.missing(2) == "not answered yet" and found.missing(1) == "no check-in"
+    assert found.summary("28 Nov", "12 Dec") == (
+        "How things feel overall, from 1 to 5 (higher is better): 3 sessions, 28 Nov to 12 Dec. "
+        "The latest check-in was sent before this session."
+    )
+    assert [(line.written, line.worse) for line in found.lines] == [
+        (("4.00", "4.00", "3.25"), "down 0.75: worse"),
+        (("3.00", "3.25", "—"), ""),
+    ]
+    (point,) = brief.points
+    assert (point.rule, point.title, point.anchor) == ("checkin", "Check-in down: Robin", "checkins")
+    assert point.about == "Satisfaction, closeness and hope about the relationship right now."
+    assert point.answers == {
+        1: "Good (4.00) → Mixed (3.25), before this session: worse",
+        2: "Mixed (3.00) → Mixed (3.25): no clear change",
+    }
+    assert point.note == (
+        "Each partner's latest check-in against the one before it. "
+        "A raw change (“better” and “worse” mean a change of at least 0.40)."
+    )
+    assert brief.questions == ("What has changed between you since we last met?",)
+
+
+def test_a_drop_is_clear_from_a_tenth_of_the_range_as_written_and_both_partners_can_drop(couple):
+    _, c = couple
+    # Robin 3.40 -> 3.00 is 0.3999... in floating point, written 0.40: clear, as clinic.results
+    # judges a change. Sasha 3.00 -> 2.65 (0.35) is not; then both drop (3.00 -> 2.25, 2.65 -> 2.00).
+    brief = with_checkins(c, sessions((3.4, 3.0), (3.0, 2.65)), AFTER_IT)
+    assert [line.worse for line in brief.checkins.lines] == ["down 0.40: worse", ""]
+    both = with_checkins(c, sessions((3.4, 3.0), (3.0, 2.65), (2.25, 2.0)), AFTER_IT)
+    (point,) = both.points
+    assert point.title == "Check-in down: Robin and Sasha"
+    assert point.answers == {1: "Mixed (3.00) → Struggling (2.25): worse", 2: "Mixed (2.65) → Struggling (2.00): worse"}
+
+
+def test_a_drop_is_judged_with_reliable_change_where_the_check_in_has_a_basis(couple):
+    _, c = couple
+    checkin = catalog.registry().latest("checkin")
+    # Published SD 0.5 and reliability 0.8: a change is reliable beyond 1.96 * sqrt(2) * 0.5 * sqrt(0.2) = 0.62.
+    overall = checkin.subscales[0].model_copy(update={"psychometrics": Psychometrics(sd=0.5, reliability=0.8)})
+    judged = checkin.model_copy(update={"subscales": [overall]})
+    # Robin down 0.50 (raw: clear; reliable: not), Sasha down 0.75 (reliable).
+    brief = with_checkins(c, sessions((4.0, 3.75), (3.5, 3.0)), AFTER_IT, judged)
+    assert [line.worse for line in brief.checkins.lines] == ["", "down 0.75: worse"]
+    (point,) = brief.points
+    assert point.answers[1] == "Good (4.00) → Good (3.50): no clear change"
+    assert point.note.endswith(
+        "Judged with reliable change (Jacobson & Truax, 95%), from the questionnaire's published figures "
+        "(α = 0.80, SD = 0.50)."
+    )
+
+
+def test_no_check_ins_no_line(couple):
+    _, c = couple
+    results = load_couple_results(c)
+    assert build_brief(results, None, AFTER_IT).checkins is None
+    assert with_checkins(c, (), AFTER_IT).checkins is None
+    # Sent, but nobody has answered one yet: nothing to show either.
+    brief = with_checkins(c, sessions((None, None)), BEFORE_IT)
+    assert brief.checkins is None and brief.points == ()
