@@ -1,4 +1,4 @@
-"""Check-ins on a schedule: validation, sending once per partner per session, zones, pausing, the couple page."""
+"""Check-ins on a schedule: validation, sending once per partner per session, zones, pausing, the couple page, the brief."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ import sqlalchemy as sa
 
 from clinic.db_types import utcnow
 from clinic.models import Assessment, CheckinCadence, CheckinSchedule, CheckinSending, Invitation, Partner
+from clinic.reports import pdf
 from clinic.services import checkins, couples
 from clinic.services.invitations import find_by_token
 from tests.conftest import CHECKIN, login
+from tests.test_couple_view import text_of
+from tests.test_html_markup import markup_problems
+from tests.test_reports_pdf import context_for, flat, shows
+from tests.test_reports_pdf import text_of as pdf_text
 
 NEW_YORK = "America/New_York"
 
@@ -300,3 +305,73 @@ def test_the_trend_shows_both_partners_scores_per_session(db, make_client, thera
     page = login(make_client(), owner).get(f"/couples/{couple.id}").get_data(as_text=True)
     trend = page[page.index("Check-in scores by session") :]
     assert re.search(r"<td>4</td>\s*<td>2</td>", trend) or re.search(r"<td>4\.00</td>\s*<td>2\.00</td>", trend)
+
+
+# --- the session brief ----------------------------------------------------------------------------
+
+HOPEFUL_ONLY = {"satisfied": 3, "close": 3, "hopeful": 3, "together": 3}  # mean 3.00 -> Mixed
+LOW = {"satisfied": 2, "close": 2, "hopeful": 3, "together": 1}  # mean 2.00 -> Struggling
+SCREEN_READER_ONLY = re.compile(r'<span class="visually-hidden">([^<]*)</span>')
+
+
+def test_the_brief_shows_both_partners_check_ins_on_the_page_and_in_the_report_alike(
+    db, make_client, therapist_couple, make_assessment, answer_as, outbox
+):
+    owner, couple = therapist_couple
+    browser = login(make_client(), owner)
+    schedule = weekly_in(db, couple, hours=5)
+    assert 'id="brief-checkins"' not in browser.get(f"/couples/{couple.id}").get_data(as_text=True)
+
+    # The two sessions before, as the schedule sent them: Robin 4.00 both times; Sasha 2.00, then no answer.
+    upcoming = checkins.next_session(schedule, ZoneInfo(NEW_YORK), utcnow())
+    for weeks, sasha in ((2, LOW), (1, None)):
+        session_at = upcoming - timedelta(weeks=weeks)
+        local = session_at.astimezone(ZoneInfo(NEW_YORK))
+        assessment, tokens = make_assessment(
+            couple, instruments=["checkin"], occasion=f"Check-in before {local.day} {local:%b} session"
+        )
+        answer_as(tokens[1], {"checkin": CHECKIN})
+        if sasha:
+            answer_as(tokens[2], {"checkin": sasha})
+        db.session.add(CheckinSending(schedule_id=schedule.id, session_at=session_at, assessment_id=assessment.id))
+        db.session.commit()
+    # The one before this session: Robin down to 3.00, Sasha not yet.
+    checkins.send_due()
+    for message in outbox():
+        (token,) = re.findall(r"/l/([A-Za-z0-9_-]+)", message.get_content())
+        invitation = find_by_token(token)
+        if db.session.get(Partner, invitation.partner_id).position == 1:
+            answer_as(token, {"checkin": HOPEFUL_ONLY})
+
+    html = browser.get(f"/couples/{couple.id}").get_data(as_text=True)
+    assert markup_problems(html) == []
+    brief = html[html.index('<h3 class="brief-h" id="brief-checkins">') : html.index("For this session")]
+    first, last = (m.astimezone(ZoneInfo(NEW_YORK)) for m in (upcoming - timedelta(weeks=2), upcoming))
+    summary = (
+        f"How things feel overall, from 1 to 5 (higher is better): 3 sessions, {first.day} {first:%b} to "
+        f"{last.day} {last:%b}. The latest check-in was sent before this session."
+    )
+    robin, sasha = (p.display_name for p in sorted(couple.partners, key=lambda p: p.position))
+    lines = [f"A {robin}: 4.00 → 4.00 → 3.00 (down 1.00: worse)", f"B {sasha}: 2.00 → — → —"]
+    shown = text_of(SCREEN_READER_ONLY.sub("", brief))
+    assert shown == " ".join(["Check-ins", summary, *lines])
+    # A screen reader hears "then" for an arrow and a dash in words: Robin's line, then Sasha's.
+    robin_heard, sasha_heard = [", then "] * 2, [", then ", "no check-in", ", then ", "not answered yet"]
+    assert SCREEN_READER_ONLY.findall(brief) == robin_heard + sasha_heard
+    # The drop is raised once: the change since the last check-in says it (and its verdicts), so the
+    # check-in rule does not say it again.
+    page = text_of(html)
+    assert "Since Check-in before" in page and "Check-in down" not in page
+
+    # The report's brief says the same, in the same words.
+    context = context_for(couple, "clinician", generated_at=utcnow())
+    assert context["brief"]["checkins"] == {
+        "summary": summary,
+        "lines": [
+            {"letter": "A", "key": "a", "name": robin, "scores": ["4.00", "4.00", "3.00"], "worse": "down 1.00: worse"},
+            {"letter": "B", "key": "b", "name": sasha, "scores": ["2.00", "—", "—"], "worse": ""},
+        ],
+    }
+    text = pdf_text(pdf.render_pdf(context))
+    assert shows(text, " ".join(["Check-ins", summary, *lines]))
+    assert flat(shown) in text

@@ -190,7 +190,7 @@ def test_sent_answers_are_read_once_and_kept_results_show_exactly_what_fresh_one
     assert "Renamed Partner" in renamed and old_name not in renamed
 
 
-def test_report_context_runs_six_queries_for_one_and_three_assessments(answered_couple, count_queries, db):
+def test_report_context_runs_the_same_queries_for_one_and_three_assessments(answered_couple, count_queries, db):
     counts = []
     for n in (1, 3):
         _, couple = answered_couple(n)
@@ -210,8 +210,11 @@ def test_report_context_runs_six_queries_for_one_and_three_assessments(answered_
         assert all(contexts) and len(results.assessments) == n
         counts.append(len(statements))
     # assessments, their invitations, partners, submitted answers, the practice's reliability
-    # estimates, safety reviews; the context adds none
-    assert counts == [6, 6]
+    # estimates, safety reviews: six. A clinician context adds one since the brief shows the
+    # couple's scheduled check-ins: the schedule, its sessions and both partners' check-in scores
+    # in one read (clinic.services.checkins.for_couple, as on the couple view); a summary adds none.
+    # Here two clinician contexts (with and without the appendix) and a summary: 6 + 2.
+    assert counts == [6 + 2, 6 + 2]
 
 
 # --- the partner's pages --------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """What a session-prep report shows, as plain data: built from CoupleResults, hashed for the cache, rendered by pdf.py.
 
+The clinician's report reads one thing more: the couple's scheduled check-ins, for the brief
+(clinic.services.checkins.for_couple, one query), as the couple view does.
+
 A context holds only str, int, float, bool, None, lists and dicts, so it can be
 hashed and handed to a queue as it is. Numbers are formatted here the way the
 couple view formats them, so paper and screen agree. The shareable summary is
@@ -19,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from clinic.brief import build_brief, pursue_withdraw, shared_concerns
+from clinic import catalog
+from clinic.brief import Checkins, build_brief, pursue_withdraw, shared_concerns
 from clinic.models import Assessment, Clinician, Couple, Partner, Practice
 from clinic.results import (
     BETTER,
@@ -34,6 +38,7 @@ from clinic.results import (
     measure_score,
     trends_svg,
 )
+from clinic.services import checkins
 from clinic.services.couples import PREP_NOTES_LIMIT
 from clinic.templating import DATE_TIME, localtime_in
 from clinic.wording import NOT_ENOUGH, WAITING_WORDS, agreement_words, higher_by
@@ -77,6 +82,7 @@ Kind = Literal["clinician", "summary"]
 PAGE_SIZES = ("A4", "Letter")
 POSITIONS = (1, 2)
 DATE = "%-d %b %Y"
+SHORT_DATE = "%-d %b"  # a session in the brief's check-in line, as the couple view writes it
 # Forms and services keep text within these limits; the columns do not everywhere
 # (SQLite ignores VARCHAR lengths), so the report clips too and a stray
 # oversized value costs a line, not a thousand pages.
@@ -209,8 +215,9 @@ def _partner(results: CoupleResults, pos: int) -> dict:
 
 
 def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: datetime) -> dict:
-    """The session brief (clinic.brief), as the couple view shows it."""
-    brief = build_brief(results, shown, now)
+    """The session brief (clinic.brief), as the couple view shows it (with the couple's check-ins, read here)."""
+    trend = checkins.for_couple(results.couple, zone, now).trend
+    brief = build_brief(results, shown, now, trend, catalog.registry().latest(checkins.INSTRUMENT))
     standing, safety = brief.standing, brief.safety
     return {
         "sent": [_partner(results, pos) | {"sent": _date_time(standing.sent.get(pos), zone)} for pos in POSITIONS],
@@ -250,6 +257,20 @@ def _brief(results: CoupleResults, shown: Assessment | None, zone: str, now: dat
             ],
         },
         "questions": list(brief.questions),
+        "checkins": _checkins(results, brief.checkins, zone) if brief.checkins else None,
+    }
+
+
+def _checkins(results: CoupleResults, found: Checkins, zone: str) -> dict:
+    """The brief's check-in line per partner, in the words the couple view uses."""
+    first, last = (localtime_in(found.sessions[i], zone, SHORT_DATE) for i in (0, -1))
+    return {
+        "summary": found.summary(first, last),
+        "lines": [
+            # "scores", not "values": a template reading line.values would get the dict's method.
+            _partner(results, line.position) | {"scores": list(line.written), "worse": line.worse}
+            for line in found.lines
+        ],
     }
 
 

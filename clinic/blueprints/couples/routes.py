@@ -197,13 +197,14 @@ def _detail_page(couple_id: int, checkin_form: CheckinScheduleForm | None = None
     shown = _shown_assessment(results, request.args.get("assessment", type=int))
     now = utcnow()
     registry = catalog.registry()
+    couple_checkins = checkins.for_couple(couple, current_user.practice.timezone, now)
     return render_template(
         "couples/detail.html",
         couple=couple,
         clinician=couple.clinician,
         results=results,
         shown=shown,
-        brief=build_brief(results, shown, now),
+        brief=build_brief(results, shown, now, couple_checkins.trend, registry.latest(checkins.INSTRUMENT)),
         charts=charts_for(results, shown),
         partners=results.partners,
         partners_by_id={p.id: p for p in results.partners.values()},
@@ -216,7 +217,7 @@ def _detail_page(couple_id: int, checkin_form: CheckinScheduleForm | None = None
         report_form=ReportForm(formdata=None),
         sharing=summary_sharing(results),
         note_limit=ReportForm.NOTE_LIMIT,
-        checkins=checkins.for_couple(couple, current_user.practice.timezone, now),
+        checkins=couple_checkins,
         checkin_form=checkin_form or CheckinScheduleForm(formdata=None),
         now=now,
     ), status
