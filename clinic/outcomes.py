@@ -310,6 +310,7 @@ def load_overview(
                 answers,
                 estimates=estimates,
                 min_partners=minimum,
+                compared=False,
             )
             for couple_id, found in sorted(followed.items())
         ]

@@ -35,11 +35,11 @@ from instruments import (
     SafetyFlag,
     ScoreResult,
     compare,
+    gap_change,
     score,
     score_change,
-    score_gap_change,
 )
-from instruments.change import NOT_ENOUGH_ANSWERS, Basis, basis_for
+from instruments.change import NOT_ENOUGH_ANSWERS, Basis, basis_for, psychometrics
 from instruments.numbers import fmt, shown
 from instruments.reliability import Estimate
 
@@ -475,11 +475,14 @@ def build_results(
     *,
     estimates: Mapping[tuple[str, int, str], Estimate],
     min_partners: int,
+    compared: bool = True,
 ) -> CoupleResults:
     """Score, compare and trace change from loaded rows (no database access); safety flags
     come without reviews (see with_reviews). Change is judged on each measure's published
     psychometrics, else on the practice's own `estimates` (by instrument id, version and
-    measure) once their N reaches `min_partners`."""
+    measure) once their N reaches `min_partners`. Without `compared`, only scores and change
+    over time are worked out (no comparisons, items to talk about, safety flags or life context:
+    what the outcomes overview needs of many couples)."""
     by_position = {p.position: p for p in partners}
     position_of = {p.id: p.position for p in partners}
     out = CoupleResults(
@@ -501,12 +504,12 @@ def build_results(
             }
             key = (instrument_id, version, sent.get(1), sent.get(2))
             comparison = talk = None
-            if 1 in given and 2 in given and instrument.kind == "scored":
+            if compared and 1 in given and 2 in given and instrument.kind == "scored":
                 comparison = _compare(instrument, key, given[1], given[2])
                 talk = memo("talk").get_or_make(key, lambda i=instrument, c=comparison: _talk(i, c))
             rows.append(InstrumentResults(instrument, assessment, results, comparison, talk, key))
             for pos, result in results.items():
-                if result is None:
+                if result is None or not compared:
                     continue
                 for flag in result.flags:
                     invitation = invitation_at[pos]
@@ -520,7 +523,7 @@ def build_results(
                             review=None,
                         )
                     )
-            if instrument.kind == "checklist":
+            if compared and instrument.kind == "checklist":
                 # Assessments come oldest first: a later submission replaces a partner's earlier one.
                 latest_context.update({pos: (assessment, instrument, a) for pos, a in given.items()})
         out.by_assessment[assessment.id] = rows
@@ -609,8 +612,8 @@ def _trends(out: CoupleResults, estimates: Mapping[tuple[str, int, str], Estimat
             basis = basis_for(
                 measure, estimates.get((latest.id, latest.version, measure.id)), min_partners=min_partners
             )
-            since_last = _change(measure, basis, step, rows[-2], rows[-1], points[-2], points[-1])
-            since_first = _change(measure, basis, step, rows[0], rows[-1], points[0], points[-1])
+            since_last = _change(measure, basis, step, points[-2], points[-1])
+            since_first = _change(measure, basis, step, points[0], points[-1])
             key = (measure.id, tuple(row.key for row in rows))
             trends.append(Trend(latest, measure, points, since_last, since_first, basis, key))
     return trends
@@ -626,8 +629,6 @@ def _change(
     measure: Measure,
     basis: Basis,
     step: float,
-    earlier_row: InstrumentResults,
-    later_row: InstrumentResults,
     earlier: TrendPoint,
     later: TrendPoint,
 ) -> Change:
@@ -651,14 +652,15 @@ def _change(
     gap: tuple[float | None, float | None] = (None, None)
     gap_reliable: GapChange | ChangeUnknown | None = None
     gap_verdict = None
-    before_gap = _side_by_side(earlier_row, measure.id)
-    after_gap = _side_by_side(later_row, measure.id)
-    if before_gap and after_gap:
-        if before_gap.difference is None or after_gap.difference is None:
+    # The gap is b - a at each assessment (what compare() gives), once both partners sent both.
+    ends = (earlier.scores[1], earlier.scores[2], later.scores[1], later.scores[2])
+    if all(ends):
+        a0, b0, a1, b1 = (found.value for found in ends)
+        if a0 is None or b0 is None or a1 is None or b1 is None:
             gap_reliable = ChangeUnknown(NOT_ENOUGH_ANSWERS)
         else:
-            gap = (abs(before_gap.difference), abs(after_gap.difference))
-            gap_reliable = score_gap_change(measure, before_gap, after_gap, basis)
+            gap = (abs(b0 - a0), abs(b1 - a1))
+            gap_reliable = gap_change(b0 - a0, b1 - a1, *psychometrics(measure, basis))
             widened = gap[1] - gap[0]
             gap_verdict = _verdict(gap_reliable, widened, step, FURTHER_APART if widened > 0 else CLOSER)
     return Change(earlier, later, delta, reliable, verdict, gap, gap_reliable, gap_verdict)
@@ -671,9 +673,3 @@ def _verdict(reliable, delta: float, step: float, direction: str) -> str:
     # Judged on the change as it is written (half-up, two decimals), so a change shown as 0.40
     # is clear when the step is 0.40, whatever its unrounded tail.
     return direction if abs(shown(delta)) >= shown(step) else NO_CLEAR_CHANGE
-
-
-def _side_by_side(row: InstrumentResults, measure_id: str):
-    if row.comparison is None:
-        return None
-    return row.comparison.subscales.get(measure_id) or row.comparison.totals.get(measure_id)

@@ -160,7 +160,8 @@ def basis_for(measure: Measure, estimate: Estimate | None = None, *, min_partner
     )
 
 
-def _psychometrics(measure: Measure, basis: Basis | None) -> tuple[float | None, float | None]:
+def psychometrics(measure: Measure, basis: Basis | None) -> tuple[float | None, float | None]:
+    """The SD and reliability change on a measure is judged on (None, None: it cannot be judged)."""
     basis = basis if basis is not None else basis_for(measure)
     if not basis.judged:
         return None, None
@@ -174,7 +175,7 @@ def score_change(
     judged on `basis` (default: the definition's published psychometrics)."""
     if earlier.id != measure.id or later.id != measure.id:
         raise ValueError(f"scores {earlier.id!r}/{later.id!r} are not of {measure.id!r}")
-    sd, reliability = _psychometrics(measure, basis)
+    sd, reliability = psychometrics(measure, basis)
     return reliable_change(earlier.value, later.value, sd, reliability, subscale_direction=measure.direction)
 
 
@@ -185,5 +186,5 @@ def score_gap_change(
     `basis`, default: the definition's published psychometrics)?"""
     if earlier.id != measure.id or later.id != measure.id:
         raise ValueError(f"comparisons {earlier.id!r}/{later.id!r} are not of {measure.id!r}")
-    sd, reliability = _psychometrics(measure, basis)
+    sd, reliability = psychometrics(measure, basis)
     return gap_change(earlier.difference, later.difference, sd, reliability)

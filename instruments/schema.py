@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -452,6 +453,19 @@ class Instrument(_Model):
 
     def items_of(self, measure_id: str) -> list[Item]:
         """Return the choice items scored by a subscale or total, in file order."""
+        known = self.items_by_measure.get(measure_id)
+        if known is not None:
+            return list(known)
         total = next((t for t in self.totals if t.id == measure_id), None)
         members = set(total.subscales) if total is not None else {measure_id}
         return [i for i in self.items if i.type == "choice" and i.subscale in members]
+
+    @cached_property
+    def items_by_measure(self) -> dict[str, tuple[Item, ...]]:
+        """Each subscale's and total's choice items, worked out once (a version never changes:
+        scoring asks for them for every score of every partner)."""
+        found: dict[str, tuple[Item, ...]] = {}
+        for measure in [*self.subscales, *self.totals]:
+            members = set(measure.subscales) if isinstance(measure, Total) else {measure.id}
+            found[measure.id] = tuple(i for i in self.items if i.type == "choice" and i.subscale in members)
+        return found

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -39,8 +40,18 @@ def answers(mean: float) -> dict[str, int]:
     return {item: low + (1 if i < total - 4 * low else 0) for i, item in enumerate(ITEMS)}
 
 
-def at(day: str) -> datetime:
-    return datetime.fromisoformat(f"{day}T16:00:00").replace(tzinfo=UTC)
+# Day 0 of the practice below: two months ago, so the default period (the last twelve months)
+# holds all of it whenever the suite runs.
+DAY_0 = (datetime.now(UTC) - timedelta(days=60)).date()
+
+
+def at(day: int) -> datetime:
+    """Day `day` of the practice, at 16:00 UTC (noon in New York, the practice's zone)."""
+    return datetime.combine(DAY_0 + timedelta(days=day), time(16), UTC)
+
+
+def day(n: int) -> str:
+    return (DAY_0 + timedelta(days=n)).isoformat()
 
 
 @pytest.fixture
@@ -70,28 +81,28 @@ def practice(db, make_practice, make_clinician, make_couple, make_assessment, an
         db.session.commit()
 
     def schedule(found):
-        row = CheckinSchedule(couple_id=found.id, cadence=CheckinCadence.WEEKLY, first_session_at=at("2026-10-01"))
+        row = CheckinSchedule(couple_id=found.id, cadence=CheckinCadence.WEEKLY, first_session_at=at(0))
         db.session.add(row)
         db.session.commit()
         return row
 
     c1 = couple("c1", therapist)
     s1 = schedule(c1)
-    assessment(c1, "2026-10-01", (2, 4), schedule=s1)  # session 1
-    assessment(c1, "2026-10-08", (3, 4), schedule=s1)  # session 2
-    assessment(c1, "2026-10-15", (4, 4), schedule=s1)  # session 3: A better (+2), B no change, gap 2 -> 0 closer
+    assessment(c1, 0, (2, 4), schedule=s1)  # session 1
+    assessment(c1, 7, (3, 4), schedule=s1)  # session 2
+    assessment(c1, 14, (4, 4), schedule=s1)  # session 3: A better (+2), B no change, gap 2 -> 0 closer
     c2 = couple("c2", therapist)
     s2 = schedule(c2)
-    assessment(c2, "2026-10-01", (4, 3), schedule=s2)
-    assessment(c2, "2026-10-08", (2, 3.25), schedule=s2)  # A worse (-2), B +0.25 no change, gap 1 -> 1.25 no change
+    assessment(c2, 0, (4, 3), schedule=s2)
+    assessment(c2, 7, (2, 3.25), schedule=s2)  # A worse (-2), B +0.25 no change, gap 1 -> 1.25 no change
     c3 = couple("c3", colleague)
-    assessment(c3, "2026-09-01", (3, 3))
-    assessment(c3, "2026-10-20", (5, 5))  # both better, gap 0 -> 0 no change (not on a schedule)
+    assessment(c3, -30, (3, 3))
+    assessment(c3, 19, (5, 5))  # both better, gap 0 -> 0 no change (not on a schedule)
     c4 = couple("c4", therapist)
-    assessment(c4, "2026-10-02", (1, 5))  # answered once: not counted
+    assessment(c4, 1, (1, 5))  # answered once: not counted
     other = couple("other", outsider)
-    assessment(other, "2026-10-01", (1, 1))
-    assessment(other, "2026-10-08", (5, 5))  # another practice: never counted
+    assessment(other, 0, (1, 1))
+    assessment(other, 7, (5, 5))  # another practice: never counted
     return {"owner": owner, "therapist": therapist, "colleague": colleague, "outsider": outsider, **made}
 
 
@@ -157,22 +168,45 @@ def test_a_therapist_outside_ones_reach_is_404(client, make_client, practice):
 
 
 def test_the_date_filter_counts_change_within_the_period_and_keeps_session_numbers(client, practice):
-    # From 5 Oct (New York): c1's sessions 2 and 3 remain (A 3 -> 4 better, B 4 -> 4, gap 1 -> 0 closer);
+    # From day 4 (New York): c1's sessions 2 and 3 remain (A 3 -> 4 better, B 4 -> 4, gap 1 -> 0 closer);
     # c2 and c3 answered once in the period.
-    html = page(login(client, practice["owner"]), "owner", start="2026-10-05")
-    assert "3 couples had an assessment sent in this period (5 Oct 2026 to today)" in html
+    html = page(login(client, practice["owner"]), "owner", start=day(4))
+    shown = (DAY_0 + timedelta(days=4)).strftime("%-d %b %Y")
+    assert f"3 couples had an assessment sent in this period ({shown} to today)" in html
     assert counts(html, "Partners") == [AREA, "1", "1", "0", "0", "2"]
     assert counts(html, "The gap between partners") == [AREA, "1", "0", "0", "0", "1"]
     assert counts(html, "Check-in average by session number") == [
         "Session 2", "3.06", "4", "2",
         "Session 3", "4.00", "2", "1",
     ]  # fmt: skip
-    # Until 14 Oct: c1's sessions 1 and 2 (A 2 -> 3 better, B no change); c2 as before.
-    html = page(login(client, practice["owner"]), "owner", start="2026-09-15", end="2026-10-14")
+    # From day -15 until day 13: c1's sessions 1 and 2 (A 2 -> 3 better, B no change); c2 as before.
+    html = page(login(client, practice["owner"]), "owner", start=day(-15), end=day(13))
     assert counts(html, "Partners") == [AREA, "1", "2", "1", "0", "4"]
-    nothing = page(login(client, practice["owner"]), "owner", start="2027-01-01")
+    nothing = page(login(client, practice["owner"]), "owner", start=day(61))
     assert "0 couples had an assessment" in nothing
     assert "No couple answered a questionnaire twice in this period yet" in nothing
+
+
+def test_by_default_the_last_twelve_months_count_and_an_empty_start_counts_everything(
+    client, db, practice, make_couple, make_assessment, answer_as
+):
+    older = make_couple(practice["colleague"], label="Couple c5")
+    for when, score in ((-400, 1), (-380, 5)):  # over a year before day 60 (today)
+        assessment, tokens = make_assessment(older, instruments=["checkin"], occasion="Check-in")
+        for pos in (1, 2):
+            answer_as(tokens[pos], {"checkin": answers(score)})
+        db.session.execute(
+            sa.update(type(assessment)).where(type(assessment).id == assessment.id).values(created_at=at(when))
+        )
+        db.session.commit()
+    browser = login(client, practice["owner"])
+    html = page(browser, "owner")
+    a_year_ago = (datetime.now(ZoneInfo("America/New_York")) - timedelta(days=365)).date()
+    assert f'value="{a_year_ago.isoformat()}"' in html  # the default, shown in the form
+    assert counts(html, "Partners") == [AREA, "3", "2", "1", "0", "6"]
+    everything = page(browser, "owner", start="")
+    assert "5 couples had an assessment sent in this period;" in everything
+    assert counts(everything, "Partners") == [AREA, "5", "2", "1", "0", "8"]
 
 
 @pytest.mark.parametrize(
@@ -231,7 +265,8 @@ def test_the_csv_is_de_identified_matches_the_page_and_is_audited(client, db, pr
     events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "outcomes.exported")).all()
     assert len(events) == 2
     assert events[0].actor_id == practice["owner"].id and events[0].couple_id is None
-    assert events[0].detail == {"rows": 19, "couples": 3, "from": None, "until": None, "scope": "practice"}
+    a_year_ago = (datetime.now(ZoneInfo("America/New_York")) - timedelta(days=365)).date().isoformat()
+    assert events[0].detail == {"rows": 19, "couples": 3, "from": a_year_ago, "until": None, "scope": "practice"}
 
 
 def test_a_clinicians_csv_holds_only_their_couples(make_client, practice):

@@ -6,6 +6,8 @@ clinician. A clinician id outside that reach answers 404, as a foreign couple do
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from flask import abort, make_response, render_template, request
 from flask_login import current_user, login_required
@@ -19,9 +21,12 @@ from clinic.extensions import db
 from clinic.forms import Form, sensible_date
 from clinic.models import Clinician
 from clinic.scoping import scope_params
-from clinic.templating import practice_zone_name
+from clinic.templating import practice_zone, practice_zone_name
 
 EVERYONE = 0
+# What the overview counts until the filters say otherwise: the last twelve months. (Clearing
+# "Sent from" counts everything; the work grows with the couples followed.)
+DEFAULT_PERIOD = timedelta(days=365)
 
 
 class OutcomesFilterForm(Form):
@@ -30,7 +35,12 @@ class OutcomesFilterForm(Form):
     class Meta:
         csrf = False
 
-    start = DateField("Sent from", validators=[Optional(), sensible_date])
+    start = DateField(
+        "Sent from",
+        validators=[Optional(), sensible_date],
+        default=lambda: (utcnow().astimezone(practice_zone()) - DEFAULT_PERIOD).date(),
+        description="Empty: from the first assessment.",
+    )
     end = DateField("Sent until", validators=[Optional(), sensible_date])
     clinician = SelectField("Therapist", coerce=int, validators=[Optional()], validate_choice=False)
 
