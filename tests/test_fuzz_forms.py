@@ -625,6 +625,33 @@ def test_audit_filters(query, db, world):
     assert response.status_code == 200, response.status_code
 
 
+@SHARED
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["clinician", "start", "end"]) | field_names,
+        query_values | st.dates().map(str),
+        max_size=4,
+    ),
+    actor=st.sampled_from(["owner", "therapist"]),
+    path=st.sampled_from(["/outcomes/", "/outcomes/export.csv"]),
+)
+@example(query={"clinician": "99999999999999999999"}, actor="owner", path="/outcomes/")
+@example(query={"end": "9999-12-31"}, actor="owner", path="/outcomes/export.csv")
+@example(query={"start": "0001-01-01"}, actor="therapist", path="/outcomes/")
+@example(query={"start": "a\x00b"}, actor="owner", path="/outcomes/")
+def test_outcomes_filters(query, actor, path, db, world):
+    """Any filter of the outcomes overview or its CSV answers a page, a refusal in words (400) or,
+    for a therapist out of reach, 404: never a server error."""
+    db.session.execute(
+        sa.update(Practice).where(Practice.id == world.practice_id).values(timezone="Pacific/Kiritimati")
+    )
+    db.session.commit()
+    response = world.browser(actor).get(path, query_string=query)
+    assert response.status_code in (200, 400, 404), response.status_code
+    if response.status_code == 400:
+        assert "Nothing is shown until the filters above are corrected." in response.text
+
+
 # Every state-changing route, whatever else is posted with it, and every URL parameter.
 
 WRITES = [cell for cell in CELLS if cell[1] != "GET" and cell in EXPECTED]

@@ -111,6 +111,9 @@ THERAPIST_PAGES = (
     "/account",
     "/account/password",
     "/account/two-factor",
+    "/outcomes/",
+    "/outcomes/?start=&end=2026-12-31",
+    "/outcomes/?start=2026-12-31&end=2026-01-01",
     "/no/such/page",
 )
 OWNER_PAGES = ("/practice/settings", "/practice/clinicians", "/practice/audit/")

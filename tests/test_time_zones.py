@@ -48,6 +48,7 @@ def test_times_on_therapist_pages_name_the_practice_zone(
         "couple view": client.get(f"/couples/{couple.id}"),
         "account": client.get("/account"),
         "audit": client.get("/practice/audit/"),
+        "outcomes": client.get("/outcomes/"),
     }
     for name, response in pages.items():
         assert response.status_code == 200, name
