@@ -8,6 +8,7 @@ and its database round trips. It prints the mean milliseconds per request and,
 with --profile, the functions that took the most time.
 
 Run: `.venv/bin/python bench/pages.py dashboard couple autosave client -n 300 [--profile]`
+(`outcomes -n 5`: the owner's overview of the whole practice takes seconds, not milliseconds.)
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ import web
 from harness import say
 from werkzeug.test import EnvironBuilder
 
-PAGES = ("healthz", "healthz-signed-in", "dashboard", "couple", "autosave", "baseline", "client", "welcome")
+PAGES = (
+    "healthz",
+    "healthz-signed-in",
+    "dashboard",
+    "couple",
+    "autosave",
+    "baseline",
+    "client",
+    "welcome",
+    "outcomes",
+)
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 BASE = "https://localhost"
 
@@ -121,10 +132,12 @@ def main() -> int:
         "baseline": wsgi_call(baseline.app.test_client(), "POST", "/save", body.encode(), json_headers),
         "client": wsgi_call(partner, "GET", web.CLIENT_PAGE),
         "welcome": wsgi_call(partner, "GET", "/q"),
+        # The owner's outcomes overview of the whole practice (every couple answered twice or more, counted).
+        "outcomes": wsgi_call(owner, "GET", "/outcomes/?start="),
     }
     for name in args.pages:
         call = calls[name]
-        for _ in range(20):  # warm caches and connections
+        for _ in range(min(20, args.n)):  # warm caches and connections
             status = call()
             assert status == 200, f"{name}: {status}"
         if args.echo:
