@@ -73,13 +73,14 @@ from clinic.results import (
     clear_step,
     figures,
     firmness,
+    judge_change,
     measure_score,
     no_usable_reliability,
     still_needed,
 )
 from clinic.wording import NOT_SENT, higher_by, in_words
 from instruments import Instrument, ItemComparison, Measure, ReliableChange, ScoreResult, numbers, reliable_change
-from instruments.change import Basis, basis_for
+from instruments.change import Basis, basis_for, psychometrics
 from instruments.numbers import fmt
 
 if TYPE_CHECKING:
@@ -792,14 +793,11 @@ def _checkins(
 
 
 def _checkin_verdict(measure: Measure, basis: Basis | None, step: float, before: float, after: float) -> str:
-    """Better, worse or no clear change, as clinic.results judges a change: reliable change where the
-    basis gives an SD and a reliability, else a raw change (as written) of at least `step`."""
+    """Better, worse or no clear change, as clinic.results judges a change (judge_change)."""
     change = after - before
     word = BETTER if (change > 0) == (measure.direction == "health") else WORSE
-    if basis is not None and basis.judged:
-        found = reliable_change(before, after, basis.sd, basis.reliability, subscale_direction=measure.direction)
-        return word if isinstance(found, ReliableChange) and found.reliable else NO_CLEAR_CHANGE
-    return word if abs(numbers.shown(change)) >= numbers.shown(step) else NO_CLEAR_CHANGE
+    found = reliable_change(before, after, *psychometrics(measure, basis), subscale_direction=measure.direction)
+    return judge_change(found, change, step, word)
 
 
 def _checkin_words(measure: Measure, value: float) -> str:

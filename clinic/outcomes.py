@@ -46,7 +46,7 @@ from clinic.results import (
 from clinic.scoping import couples_in_scope
 from clinic.services import calibration
 from clinic.services.checkins import INSTRUMENT as CHECKIN
-from clinic.services.checkins import _total as checkin_total
+from clinic.services.checkins import checkin_total
 from instruments import Instrument
 from instruments.numbers import fmt
 

@@ -22,6 +22,7 @@ from clinic.extensions import db
 from clinic.memo import memo
 from clinic.models import Answer, Assessment, Couple, Invitation, Partner, SafetyReview
 from clinic.services import calibration
+from clinic.services.checkins import INSTRUMENT as CHECKIN
 from clinic.templating import localtime_in
 from instruments import (
     ChangeUnknown,
@@ -302,6 +303,16 @@ class CoupleResults:
     def context_same_occasion(self) -> bool:
         """Whether both partners' life context comes from one assessment."""
         return len({a.id for a in self.context_from.values()}) <= 1
+
+    @property
+    def shown_by_default(self) -> Assessment | None:
+        """The assessment the couple view and the report are about unless another is asked for:
+        the latest anybody sent that asks more than the check-in, else the latest anybody sent.
+        (Between sessions the latest is often a check-in alone; the brief sums check-ins up on
+        their own lines, and the intake's or follow-up's results stay in view.)"""
+        sent = [a for a in self.assessments if any(self.submitted[a.id].values())]
+        fuller = [a for a in sent if any(instrument_id != CHECKIN for instrument_id, _ in a.instrument_keys)]
+        return (fuller or sent or [None])[-1]
 
     @property
     def over_time(self) -> list[OverTime]:
@@ -648,7 +659,7 @@ def _change(
             reliable[pos] = score_change(measure, before, after, basis)
             delta[pos] = after.value - before.value
             healthier = delta[pos] > 0 if measure.direction == "health" else delta[pos] < 0
-            verdict[pos] = _verdict(reliable[pos], delta[pos], step, BETTER if healthier else WORSE)
+            verdict[pos] = judge_change(reliable[pos], delta[pos], step, BETTER if healthier else WORSE)
     gap: tuple[float | None, float | None] = (None, None)
     gap_reliable: GapChange | ChangeUnknown | None = None
     gap_verdict = None
@@ -662,11 +673,11 @@ def _change(
             gap = (abs(b0 - a0), abs(b1 - a1))
             gap_reliable = gap_change(b0 - a0, b1 - a1, *psychometrics(measure, basis))
             widened = gap[1] - gap[0]
-            gap_verdict = _verdict(gap_reliable, widened, step, FURTHER_APART if widened > 0 else CLOSER)
+            gap_verdict = judge_change(gap_reliable, widened, step, FURTHER_APART if widened > 0 else CLOSER)
     return Change(earlier, later, delta, reliable, verdict, gap, gap_reliable, gap_verdict)
 
 
-def _verdict(reliable, delta: float, step: float, direction: str) -> str:
+def judge_change(reliable, delta: float, step: float, direction: str) -> str:
     """`direction` when the change is clear (reliable, or without psychometrics at least `step`)."""
     if isinstance(reliable, (ReliableChange, GapChange)):
         return direction if reliable.reliable else NO_CLEAR_CHANGE

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from clinic import catalog
 from clinic.db_types import utcnow
+from clinic.demo import level_answers
 from clinic.models import Assessment, CheckinCadence, CheckinSchedule, CheckinSending, Invitation, Partner
 from clinic.reports import pdf
 from clinic.services import checkins, couples
@@ -375,3 +377,35 @@ def test_the_brief_shows_both_partners_check_ins_on_the_page_and_in_the_report_a
     text = pdf_text(pdf.render_pdf(context))
     assert shows(text, " ".join(["Check-ins", summary, *lines]))
     assert flat(shown) in text
+
+
+def test_between_sessions_the_page_and_the_report_stay_on_the_intake_not_the_latest_check_in(
+    db, make_client, therapist_couple, make_assessment, answer_as, outbox
+):
+    """A weekly check-in is the latest assessment most days; the couple view and the report still
+    show the latest assessment that asks more than the check-in, and sum the check-ins up on their lines."""
+    owner, couple = therapist_couple
+    differentiation = catalog.registry().latest("differentiation")
+    intake, tokens = make_assessment(couple, instruments=["differentiation"], occasion="Intake")
+    for pos, level in ((1, 3.0), (2, 4.0)):
+        levels = {s.id: level for s in differentiation.subscales}
+        answer_as(tokens[pos], {"differentiation": level_answers(differentiation, levels, {})})
+    weekly_in(db, couple, hours=5)
+    checkins.send_due()
+    for message in outbox():
+        (token,) = re.findall(r"/l/([A-Za-z0-9_-]+)", message.get_content())
+        answer_as(token, {"checkin": CHECKIN})
+    db.session.expire_all()
+    latest = db.session.scalars(
+        sa.select(Assessment).where(Assessment.couple_id == couple.id).order_by(Assessment.created_at.desc())
+    ).first()
+    assert latest.id != intake.id and latest.instrument_keys == [("checkin", 1)]
+
+    browser = login(make_client(), owner)
+    html = browser.get(f"/couples/{couple.id}").get_data(as_text=True)
+    assert f'<option value="{intake.id}" selected>' in html
+    assert 'id="brief-checkins"' in html
+    # Asked for, the check-in is shown
+    html = browser.get(f"/couples/{couple.id}?assessment={latest.id}").get_data(as_text=True)
+    assert f'<option value="{latest.id}" selected>' in html
+    assert context_for(couple, "clinician", generated_at=utcnow())["shown"]["occasion"] == "Intake"

@@ -152,7 +152,7 @@ def cache_key(ctx: dict) -> str:
 def _clinician(results: CoupleResults, zone: str, appendix: bool, generated_at: datetime) -> dict:
     """Page 1 the brief, page 2 the scores at a glance, then the details, then the optional appendix."""
     label = _clip(results.couple.label, "label")
-    shown = _shown(results)
+    shown = results.shown_by_default
     rows = [r for r in results.by_assessment[shown.id] if r.instrument.kind == "scored"] if shown else []
     names = {pos: _clip(results.partners[pos].display_name, "name") for pos in POSITIONS}
     return {
@@ -172,14 +172,6 @@ def _clinician(results: CoupleResults, zone: str, appendix: bool, generated_at: 
     }
 
 
-def _shown(results: CoupleResults) -> Assessment | None:
-    """The assessment the report is about: the latest one anybody submitted (as on the couple view)."""
-    for assessment in reversed(results.assessments):
-        if any(results.submitted[assessment.id].values()):
-            return assessment
-    return None
-
-
 @dataclass(frozen=True)
 class Sharing:
     """Whether a couple summary may list the statements both partners chose: only when both sent
@@ -192,7 +184,7 @@ class Sharing:
 
 def summary_sharing(results: CoupleResults) -> Sharing:
     """The partners' choices about shared statements, for the assessment a summary is about."""
-    shown = _shown(results)
+    shown = results.shown_by_default
     if shown is None:
         return Sharing(both_sent=False, agreed=False, not_agreed=())
     by_partner = {invitation.partner_id: invitation for invitation in shown.invitations}
@@ -487,7 +479,7 @@ def _summary(results: CoupleResults, note: str) -> dict:
     share them), themes from areas both find hard and from the pursue-withdraw pattern (never saying
     who stands where), each with one suggestion and one question, and the therapist's note."""
     names = [_clip(results.partners[pos].display_name, "name") for pos in POSITIONS]
-    shown = _shown(results)
+    shown = results.shown_by_default
     rows = [r for r in results.by_assessment[shown.id] if r.instrument.kind == "scored"] if shown else []
     sharing = summary_sharing(results)
     both_sent, consent = sharing.both_sent, sharing.agreed

@@ -373,7 +373,7 @@ def for_couple(couple: Couple, zone_name: str | None, now: datetime) -> CoupleCh
             continue
         sent.add(session_at)
         if position is not None:  # None: the check-in's assessment was deleted
-            by_session.setdefault(session_at, {1: None, 2: None})[position] = _total(result)
+            by_session.setdefault(session_at, {1: None, 2: None})[position] = checkin_total(result)
     trend = tuple(TrendRow(session_at, totals) for session_at, totals in by_session.items())
     session_at = next_session(schedule, practice_zone(zone_name), now)
     if session_at is None:
@@ -381,7 +381,7 @@ def for_couple(couple: Couple, zone_name: str | None, now: datetime) -> CoupleCh
     return CoupleCheckins(schedule, session_at, send_at(schedule, session_at), session_at in sent, trend)
 
 
-def _total(result: dict | None) -> float | None:
+def checkin_total(result: dict | None) -> float | None:
     """The check-in's overall score from a stored score row, if it is valid.
 
     The check-in has one measure (a total if its definition declares one, else its one subscale).

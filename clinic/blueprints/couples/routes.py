@@ -224,16 +224,14 @@ def _detail_page(couple_id: int, checkin_form: CheckinScheduleForm | None = None
 
 
 def _shown_assessment(results, wanted: int | None):
-    """The assessment whose results the page shows: the one asked for, else the latest with answers."""
+    """The assessment whose results the page shows: the one asked for, else the default
+    (CoupleResults.shown_by_default)."""
     by_id = {a.id: a for a in results.assessments}
     if wanted is not None:
         if wanted not in by_id:
             abort(404)
         return by_id[wanted]
-    for assessment in reversed(results.assessments):
-        if any(results.submitted[assessment.id].values()):
-            return assessment
-    return None
+    return results.shown_by_default
 
 
 @bp.route("/<int:couple_id>/notes", methods=["POST"])
