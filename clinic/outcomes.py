@@ -26,7 +26,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
 
 from clinic import catalog
 from clinic.extensions import db
@@ -40,11 +39,9 @@ from clinic.results import (
     CoupleResults,
     OverTime,
     Trend,
-    build_results,
-    submitted_answers,
+    load_many,
 )
 from clinic.scoping import couples_in_scope
-from clinic.services import calibration
 from clinic.services.checkins import INSTRUMENT as CHECKIN
 from clinic.services.checkins import checkin_total
 from instruments import Instrument
@@ -276,49 +273,17 @@ def load_overview(
     owner optionally one clinician's, in `period` (dates in the practice's `zone`)."""
     in_scope = _scope(owner, clinician_id)
     since, until = period.bounds(ZoneInfo(zone))
-    stmt = (
-        sa.select(Assessment)
-        .where(Assessment.couple_id.in_(in_scope))
-        .order_by(Assessment.couple_id, Assessment.created_at, Assessment.id)
-        .options(selectinload(Assessment.invitations))
-    )
+    sent = sa.select(sa.func.count(sa.distinct(Assessment.couple_id))).where(Assessment.couple_id.in_(in_scope))
     if since:
-        stmt = stmt.where(Assessment.created_at >= since)
+        sent = sent.where(Assessment.created_at >= since)
     if until:
-        stmt = stmt.where(Assessment.created_at < until)
-    by_couple: dict[int, list[Assessment]] = defaultdict(list)
-    for assessment in db.session.scalars(stmt, params):
-        by_couple[assessment.couple_id].append(assessment)
-    followed = {couple_id: found for couple_id, found in by_couple.items() if _repeated(found)}
-    built: list[CoupleResults] = []
-    if followed:
-        ids = sorted(followed)
-        couples = {c.id: c for c in db.session.scalars(sa.select(Couple).where(Couple.id.in_(ids)))}
-        partners: dict[int, list[Partner]] = defaultdict(list)
-        for partner in db.session.scalars(sa.select(Partner).where(Partner.couple_id.in_(ids))):
-            partners[partner.couple_id].append(partner)
-        answers = submitted_answers(
-            [i for found in followed.values() for a in found for i in a.invitations if i.submitted_at is not None]
-        )
-        estimates = calibration.practice_estimates(params["scope_practice_id"])
-        minimum = calibration.min_partners()
-        built = [
-            build_results(
-                couples[couple_id],
-                partners[couple_id],
-                found,
-                answers,
-                estimates=estimates,
-                min_partners=minimum,
-                compared=False,
-            )
-            for couple_id, found in sorted(followed.items())
-        ]
+        sent = sent.where(Assessment.created_at < until)
+    built = load_many(in_scope, params["scope_practice_id"], params, since=since, until=until, keep=_repeated)
     instruments, changes = tally(built, zone)
     checkins = _checkin_scores(in_scope, params, since, until)
     return Overview(
         period=period,
-        couples=len(by_couple),
+        couples=db.session.scalar(sent, params),
         followed=len({row.couple_id for row in changes}),
         instruments=instruments,
         sessions=session_averages(checkins),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -428,6 +428,57 @@ def load_couple_results(couple: Couple) -> CoupleResults:
             reviews[(review.invitation_id, review.instrument_id, review.item_id)] = review
         with_reviews(results, reviews)
     return results
+
+
+def load_many(
+    couple_ids: sa.Select | list[int],
+    practice_id: int,
+    params: Mapping[str, int] | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    keep: Callable[[list[Assessment]], bool] | None = None,
+) -> list[CoupleResults]:
+    """Scores and change over time of many couples (build_results without comparisons), in a fixed
+    number of statements whatever their number: the couples whose ids `couple_ids` gives (a select
+    run with `params`, or a list), of one practice, with the assessments sent from `since` until
+    `until` (UTC; None: open), and of those only the couples whose assessments `keep` accepts."""
+    stmt = (
+        sa.select(Assessment)
+        .where(Assessment.couple_id.in_(couple_ids))
+        .order_by(Assessment.couple_id, Assessment.created_at, Assessment.id)
+        .options(selectinload(Assessment.invitations))
+    )
+    if since:
+        stmt = stmt.where(Assessment.created_at >= since)
+    if until:
+        stmt = stmt.where(Assessment.created_at < until)
+    by_couple: dict[int, list[Assessment]] = defaultdict(list)
+    for assessment in db.session.scalars(stmt, params or {}):
+        by_couple[assessment.couple_id].append(assessment)
+    wanted = {cid: found for cid, found in by_couple.items() if keep is None or keep(found)}
+    if not wanted:
+        return []
+    ids = sorted(wanted)
+    couples = {
+        c.id: c
+        for c in db.session.scalars(sa.select(Couple).where(Couple.id.in_(ids), Couple.practice_id == practice_id))
+    }
+    partners: dict[int, list[Partner]] = defaultdict(list)
+    for partner in db.session.scalars(sa.select(Partner).where(Partner.couple_id.in_(ids))):
+        partners[partner.couple_id].append(partner)
+    answers = submitted_answers(
+        [i for found in wanted.values() for a in found for i in a.invitations if i.submitted_at is not None]
+    )
+    estimates = calibration.practice_estimates(practice_id)
+    minimum = calibration.min_partners()
+    return [
+        build_results(
+            couples[cid], partners[cid], found, answers, estimates=estimates, min_partners=minimum, compared=False
+        )
+        for cid, found in sorted(wanted.items())
+        if cid in couples  # never another practice's, whatever the ids said
+    ]
 
 
 def submitted_answers(submitted: list[Invitation]) -> dict[int, dict[str, dict[str, int | str]]]:

@@ -86,6 +86,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("couples.report", "GET"):                   ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.download_report", "GET"):          ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.export", "GET"):                   ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
+    ("couples.export_csv", "GET"):               ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.delete", "POST"):                  ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.set_checkins", "POST"):            ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.pause_checkins", "POST"):          ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
@@ -103,6 +104,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     # Owner pages: the outsider owns practice Q, and sees Q's page, never P's clinicians.
     ("practice.clinicians", "GET"):              ("signin", "ok",    "404",    "404",    "ok",  "404",    "404"),
     ("practice.invite", "POST"):                 ("signin", "ok",    "404",    "404",    "ok",  "404",    "404"),
+    ("practice.export_csv", "GET"):              ("signin", "ok",    "404",    "404",    "ok",  "404",    "404"),
     ("practice.resend", "POST"):                 ("signin", "404",   "404",    "404",    "ok",  "404",    "404"),
     ("practice.deactivate", "POST"):             ("signin", "404",   "404",    "404",    "ok",  "404",    "404"),
     ("practice.reactivate", "POST"):             ("signin", "404",   "404",    "404",    "ok",  "404",    "404"),

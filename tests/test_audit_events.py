@@ -236,6 +236,15 @@ def couple_exported(w):
     return [clinician(w, "therapist", "couple.exported", couple=True, target=f"couple:{w.couple_id}")]
 
 
+def scores_exported(w):
+    assert w.browser("therapist").get(f"/couples/{w.couple_id}/export.csv").status_code == 200
+    assert w.browser("owner").get("/practice/export.csv").status_code == 200
+    return [
+        clinician(w, "therapist", "couple.exported_csv", couple=True, target=f"couple:{w.couple_id}"),
+        clinician(w, "owner", "practice.exported_csv", target=f"practice:{w.practice_id}"),
+    ]
+
+
 def outcomes_exported(w):
     assert w.browser("owner").get("/outcomes/export.csv").status_code == 200
     assert w.browser("therapist").get(f"/outcomes/export.csv?clinician={w.ids['therapist']}").status_code == 200
@@ -380,6 +389,7 @@ EVENTS: list[Callable[[World], list[Row]]] = [
     invitation_reminder_failed,
     couple_exported,
     outcomes_exported,
+    scores_exported,
     couple_deleted,
     settings_changed,
     clinician_invited,

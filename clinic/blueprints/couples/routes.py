@@ -8,7 +8,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user, login_required
 from sqlalchemy.orm import contains_eager, joinedload, selectinload, undefer
 
-from clinic import audit, catalog, dashboard
+from clinic import audit, catalog, dashboard, scores_csv
 from clinic.blueprints.couples import bp
 from clinic.blueprints.couples.forms import (
     ActionForm,
@@ -622,6 +622,21 @@ def export(couple_id: int):
     response = make_response(json.dumps(data, ensure_ascii=False, indent=2))
     response.headers["Content-Type"] = "application/json; charset=utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="tandem-couple-{couple.id}.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/<int:couple_id>/export.csv")
+@login_required
+def export_csv(couple_id: int):
+    """The couple's scores as a CSV file, a row per partner, assessment and area (recorded in the audit trail)."""
+    couple = get_or_404(Couple, couple_id)
+    text = scores_csv.couple_csv(couple, current_user.practice.timezone)
+    audit.record("couple.exported_csv", couple_id=couple.id, target=f"couple:{couple.id}")
+    db.session.commit()
+    response = make_response(text)
+    response.headers["Content-Type"] = "text/csv; charset=utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="tandem-couple-{couple.id}-scores.csv"'
     response.headers["Cache-Control"] = "no-store"
     return response
 
