@@ -165,3 +165,10 @@ def test_the_practice_file_reads_a_fixed_number_of_statements_per_batch(
     with count_queries() as four:
         browser.get("/practice/export.csv").get_data()
     assert len(four) == len(one), four
+
+
+def test_the_couple_page_and_the_settings_page_offer_the_files(client, couple):
+    owner, couple = couple
+    browser = login(client, owner)
+    assert f'href="/couples/{couple.id}/export.csv"' in browser.get(f"/couples/{couple.id}").get_data(as_text=True)
+    assert 'href="/practice/export.csv"' in browser.get("/practice/settings").get_data(as_text=True)
