@@ -16,10 +16,20 @@ import sqlalchemy as sa
 
 from clinic.db_types import utcnow
 from clinic.extensions import db
-from clinic.models import Answer, Assessment, Clinician, Couple, Invitation, Score
-from clinic.services import responses
+from clinic.models import (
+    Answer,
+    Assessment,
+    CheckinCadence,
+    CheckinSchedule,
+    CheckinSending,
+    Clinician,
+    Couple,
+    Invitation,
+    Score,
+)
+from clinic.services import checkins, responses
 from clinic.services.couples import PartnerDetails, create_couple
-from clinic.services.invitations import INTAKE, start_assessment
+from clinic.services.invitations import INTAKE, refresh_status, start_assessment
 from instruments import Instrument
 from instruments.scoring import key
 
@@ -102,17 +112,27 @@ def _answer(invitation: Invitation, profile: Profile) -> None:
 
 
 def _backdate(
-    couple: Couple, assessment: Assessment, invitations: list[Invitation], sent: datetime, done: list[datetime]
+    couple: Couple,
+    assessment: Assessment,
+    invitations: list[Invitation],
+    sent: datetime,
+    done: list[datetime | None],
+    *,
+    expires_at: datetime | None = None,
 ) -> None:
-    """Move a completed assessment into the past, so the dashboard and the trend read like a history."""
-    # Call only once both partners have submitted: the services take answers on open
+    """Move an answered assessment into the past, so the dashboard and the trend read like a
+    history (None in `done`: that partner never opened the link, which ran out at `expires_at`,
+    else after the practice's link lifetime)."""
+    # Call only once the partners have submitted: the services take answers on open
     # links only, and a backdated link has long expired.
     assessment.created_at = sent
     lifetime = timedelta(days=couple.practice.invite_expiry_days)
     for invitation, submitted in zip(invitations, done, strict=True):
-        # A partner takes about twenty minutes, after opening the link a moment earlier.
         invitation.created_at = sent
-        invitation.expires_at = sent + lifetime
+        invitation.expires_at = expires_at or sent + lifetime
+        if submitted is None:
+            continue
+        # A partner takes about twenty minutes, after opening the link a moment earlier.
         invitation.opened_at = submitted - timedelta(minutes=21)
         invitation.started_at = submitted - timedelta(minutes=20)
         invitation.submitted_at = invitation.last_activity_at = submitted
@@ -123,8 +143,51 @@ def _backdate(
         )
         db.session.execute(sa.update(Score).where(Score.invitation_id == invitation.id).values(created_at=submitted))
     couple.created_at = min(couple.created_at, sent - timedelta(days=1))
-    couple.last_activity_at = max(done)
+    couple.last_activity_at = max(when for when in done if when is not None)
     db.session.flush()
+
+
+def checkin_answers(mean: float) -> dict[str, int]:
+    """Answers to the four check-in items whose mean is `mean` (a multiple of 0.25 from 1 to 5)."""
+    total = round(mean * 4)
+    low, extra = divmod(total, 4)
+    return {item: low + (1 if n < extra else 0) for n, item in enumerate(("satisfied", "close", "hopeful", "together"))}
+
+
+def _weekly_checkins(couple: Couple, owner: Clinician, now: datetime) -> None:
+    """L & R's weekly check-in schedule and the sessions already held (LR_CHECKINS), each one's
+    check-in sent the schedule's lead time before and answered as the cron command would have it."""
+    first = _ago(now, LR_FIRST_SESSION_DAYS_AGO).replace(minute=0, second=0, microsecond=0)
+    schedule = CheckinSchedule(couple_id=couple.id, cadence=CheckinCadence.WEEKLY, first_session_at=first)
+    db.session.add(schedule)
+    db.session.flush()
+    zone = checkins.practice_zone(owner.practice.timezone)
+    session_at = first
+    for luis, rafael in LR_CHECKINS:
+        local = session_at.astimezone(zone)
+        assessment, _ = start_assessment(
+            couple,
+            occasion=f"Check-in before {local.day} {local:%b} session",
+            instrument_ids=[checkins.INSTRUMENT],
+            expiry_days=1,
+            by=owner,
+        )
+        db.session.add(CheckinSending(schedule_id=schedule.id, session_at=session_at, assessment_id=assessment.id))
+        by_partner = {invitation.partner_id: invitation for invitation in assessment.invitations}
+        invitations = [by_partner[partner.id] for partner in couple.partners]
+        sent = checkins.send_at(schedule, session_at)
+        done = []
+        for invitation, mean, hours in zip(invitations, (luis, rafael), (3, 9), strict=True):
+            if mean is not None:
+                responses.save_answers(invitation, checkins.INSTRUMENT, checkin_answers(mean))
+                responses.submit(invitation)
+                done.append(sent + timedelta(hours=hours))
+            else:
+                done.append(None)
+        _backdate(couple, assessment, invitations, sent, done, expires_at=session_at)
+        session_at = checkins.next_session(schedule, zone, session_at)
+    # The latest assessment decides the dashboard's status: a check-in both partners sent.
+    refresh_status(couple, touch=False)
 
 
 def _ago(now: datetime, days: int, hours: int = 0) -> datetime:
@@ -243,6 +306,13 @@ RAFAEL_WEEK_8 = replace(
     RAFAEL, connection={**RAFAEL.connection, "affection": 4.2, "heard": 4.4}, raw={}, context={"work": 2}, shift=4
 )
 
+# L & R also check in before every weekly session (a schedule set after the intake): Rafael's
+# check-in climbs as his affection score did, Luis's holds steady, and one week Rafael did not
+# answer. (Luis, Rafael) check-in means, oldest session first; None: not answered.
+LR_CHECKINS = ((4.25, 2.75), (4.0, 3.0), (4.25, 3.0), (4.5, None), (4.25, 3.5), (4.5, 3.75), (4.25, 3.75), (4.5, 4.0))
+LR_FIRST_SESSION_DAYS_AGO = 53  # sessions then every week; the next one is three days ahead
+
+
 # 4. Safety flag. Tomás has felt afraid of his partner once or twice (a review-level
 # flag for the therapist only); Nadia's answers look like an ordinary intake.
 NADIA = Profile(
@@ -342,6 +412,7 @@ def add_demo_couples(owner: Clinician, *, now: datetime | None = None) -> list[C
     _answer(invitations[0], LUIS_WEEK_8)
     _answer(invitations[1], RAFAEL_WEEK_8)
     _backdate(couple, assessment, invitations, _ago(now, 8), [_ago(now, 7, 2), _ago(now, 6, 4)])
+    _weekly_checkins(couple, owner, now)
     made.append(couple)
 
     couple = _couple(

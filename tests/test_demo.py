@@ -8,15 +8,16 @@ time is shown raw and said to be not yet judgeable, never judged reliable.
 import html
 import re
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from clinic import catalog
 from clinic.cli import DEMO_EMAIL, DEMO_PASSWORD
 from clinic.db_types import utcnow
-from clinic.demo import add_demo_couples
+from clinic.demo import LR_CHECKINS, add_demo_couples
 from clinic.models import Answer, Assessment, Clinician, Couple, CoupleStatus, Invitation, Partner
 from clinic.results import CoupleResults, InstrumentResults, load_couple_results
 from clinic.services import responses
@@ -62,8 +63,12 @@ def test_every_submitted_partner_answered_every_item(demo, db):
     invitations = db.session.scalars(
         sa.select(Invitation).where(Invitation.submitted_at.is_not(None)).options(joinedload(Invitation.assessment))
     ).all()
+    checkins_sent = [i for i in invitations if i.assessment.instrument_keys == [("checkin", 1)]]
+    invitations = [i for i in invitations if i not in checkins_sent]
     # Four couples of two, L & R twice, and Hana of the in-progress couple.
     assert len(invitations) == 4 * 2 + 2 + 1
+    # L & R's weekly check-ins: both partners every week, but one week Rafael did not answer.
+    assert len(checkins_sent) == 2 * len(LR_CHECKINS) - 1
     for invitation in invitations:
         steps = responses.progress(invitation, responses.answers_for(invitation))
         assert [step.instrument.id for step in steps] == ["connection", "differentiation", "life_context", "safety"]
@@ -122,7 +127,7 @@ def test_roommates_share_their_concerns_and_their_outside_load(demo):
 
 def test_mostly_connected_couple_has_one_split_that_narrows_by_week_8(demo):
     results = load_couple_results(demo["L & R"])
-    intake, week_8 = results.assessments
+    intake, week_8 = (a for a in results.assessments if a.occasion in ("Intake", "Week 8"))
     assert (intake.occasion, week_8.occasion) == ("Intake", "Week 8")
     assert timedelta(weeks=7) < week_8.created_at - intake.created_at < timedelta(weeks=9)
     assert week_8.created_at < utcnow() - timedelta(days=5)
@@ -217,7 +222,7 @@ def test_dates_follow_the_given_now_in_any_practice(make_practice, db):
     made = add_demo_couples(owner, now=now)
     db.session.commit()
     assert [couple.label for couple in made] == list(LABELS)
-    intake, week_8 = load_couple_results(made[2]).assessments
+    intake, week_8 = (a for a in load_couple_results(made[2]).assessments if a.occasion in ("Intake", "Week 8"))
     assert intake.created_at == now - timedelta(days=63)
     assert week_8.created_at == now - timedelta(days=8)
     assert all(now - timedelta(days=63) < i.submitted_at < now for a in (intake, week_8) for i in a.invitations)
@@ -244,7 +249,44 @@ def test_demo_owner_can_open_the_dashboard_and_every_couple(client, demo):
         "50 more"
     )
     over_time = read.split("Over time")[1]
-    assert over_time.count("cannot yet be judged reliable") == 2  # once per questionnaire, not per row
+    # Once per questionnaire, not per row: connection, differentiation and the weekly check-in
+    assert over_time.count("cannot yet be judged reliable") == 3
     assert "Affection and physical closeness 4.60 → 4.40 no clear change 2.40 → 4.20 better 2.20 → 0.20 closer" in (
         over_time
     )
+
+
+def test_l_and_r_check_in_every_week_and_the_brief_and_the_overview_show_it(client, demo, db):
+    """The weekly check-ins of L & R: sent a day before each session, the links closing when it
+    starts, the page's brief summing them up and the outcomes overview averaging them by session."""
+    from clinic.models import CheckinSchedule, CheckinSending
+    from clinic.services import checkins
+
+    couple = demo["L & R"]
+    schedule = db.session.scalars(sa.select(CheckinSchedule).where(CheckinSchedule.couple_id == couple.id)).one()
+    sendings = db.session.scalars(
+        sa.select(CheckinSending).where(CheckinSending.schedule_id == schedule.id).order_by(CheckinSending.session_at)
+    ).all()
+    assert len(sendings) == len(LR_CHECKINS)
+    zone = checkins.practice_zone("America/Chicago")
+    local = [s.session_at.astimezone(zone) for s in sendings]  # a week apart at the same wall-clock time
+    assert all((b.date() - a.date()).days == 7 and a.time() == b.time() for a, b in pairwise(local))
+    upcoming = checkins.next_session(schedule, zone, utcnow())
+    assert sendings[-1].session_at < utcnow() < upcoming
+    for sending in sendings:
+        assessment = db.session.get(Assessment, sending.assessment_id, options=[selectinload(Assessment.invitations)])
+        assert assessment.created_at == sending.session_at - timedelta(hours=schedule.lead_hours)
+        assert all(i.expires_at == sending.session_at for i in assessment.invitations)
+        assert all(i.submitted_at is None or i.submitted_at < sending.session_at for i in assessment.invitations)
+    trend = checkins.for_couple(couple, "America/Chicago", utcnow()).trend
+    assert [(row.totals[1], row.totals[2]) for row in trend] == list(LR_CHECKINS)
+
+    assert client.post_form("/signin", {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}).status_code == 302
+    page = client.get(f"/couples/{couple.id}").get_data(as_text=True)
+    read = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+    assert "Week 8" in read.split("Where things stand")[1][:400]  # the page stays on the follow-up
+    # The brief's check-in line: the last five sessions, the missed week in words for a screen reader
+    assert "B Rafael Nunes: — no check-in → , then 3.50 → , then 3.75 → , then 3.75 → , then 4.00" in read
+    overview = client.get("/outcomes/").get_data(as_text=True)
+    assert "<caption>Check-in average by session number</caption>" in overview
+    assert overview.count('<th scope="row">Session ') == len(LR_CHECKINS)

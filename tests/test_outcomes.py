@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from clinic import memo
+from clinic.demo import checkin_answers
 from clinic.models import AuditEvent, CheckinCadence, CheckinSchedule, CheckinSending, Clinician
 from tests.conftest import login
 
-ITEMS = ("satisfied", "close", "hopeful", "together")
 NAMES = {
     "c1": ("Imogen Vale", "Rafferty Vale"),
     "c2": ("Oksana Brill", "Tobiah Brill"),
@@ -31,13 +31,6 @@ NAMES = {
 }
 AREA = "How things feel overall"  # the check-in's one measure
 FREE_TEXT = "We argue about the dishwasher every night"
-
-
-def answers(mean: float) -> dict[str, int]:
-    """Check-in answers whose mean is `mean` (a multiple of 0.25 from 1 to 5)."""
-    total = round(mean * 4)
-    low = total // 4
-    return {item: low + (1 if i < total - 4 * low else 0) for i, item in enumerate(ITEMS)}
 
 
 # Day 0 of the practice below: two months ago, so the default period (the last twelve months)
@@ -72,7 +65,7 @@ def practice(db, make_practice, make_clinician, make_couple, make_assessment, an
         assessment, tokens = make_assessment(found, instruments=["checkin"], occasion="Check-in")
         for pos, score in zip((1, 2), scores, strict=True):
             if score is not None:
-                answer_as(tokens[pos], {"checkin": answers(score)})
+                answer_as(tokens[pos], {"checkin": checkin_answers(score)})
         db.session.execute(
             sa.update(type(assessment)).where(type(assessment).id == assessment.id).values(created_at=at(day))
         )
@@ -194,7 +187,7 @@ def test_by_default_the_last_twelve_months_count_and_an_empty_start_counts_every
     for when, score in ((-400, 1), (-380, 5)):  # over a year before day 60 (today)
         assessment, tokens = make_assessment(older, instruments=["checkin"], occasion="Check-in")
         for pos in (1, 2):
-            answer_as(tokens[pos], {"checkin": answers(score)})
+            answer_as(tokens[pos], {"checkin": checkin_answers(score)})
         db.session.execute(
             sa.update(type(assessment)).where(type(assessment).id == assessment.id).values(created_at=at(when))
         )
@@ -296,7 +289,7 @@ def test_the_page_reads_a_fixed_number_of_statements(
     # One more followed couple
     _, tokens = make_assessment(practice["c4"], instruments=["checkin"], occasion="Again")
     for pos in (1, 2):
-        answer_as(tokens[pos], {"checkin": answers(3)})
+        answer_as(tokens[pos], {"checkin": checkin_answers(3)})
     memo.init_app(app)
     with count_queries() as more:
         html = page(browser, "owner")
