@@ -78,6 +78,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     from clinic.blueprints.auth import bp as auth_bp
     from clinic.blueprints.client import bp as client_bp
     from clinic.blueprints.couples import bp as couples_bp
+    from clinic.blueprints.fhir import bp as fhir_bp
     from clinic.blueprints.library import bp as library_bp
     from clinic.blueprints.main import bp as main_bp
     from clinic.blueprints.outcomes import bp as outcomes_bp
@@ -91,6 +92,7 @@ def create_app(config: type | Mapping | None = None) -> Flask:
     app.register_blueprint(audit_bp)
     app.register_blueprint(library_bp)
     app.register_blueprint(outcomes_bp)
+    app.register_blueprint(fhir_bp)
 
     from clinic import templating
 

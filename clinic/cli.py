@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from clinic import fhir_export
 from clinic.bulk import BulkCounts, add_bulk_couples
 from clinic.demo import add_demo_couples
 from clinic.extensions import db
@@ -380,3 +381,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(rotate_keys_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
+    app.cli.add_command(fhir_export.export_fhir_command)

@@ -87,6 +87,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
     ("couples.download_report", "GET"):          ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.export", "GET"):                   ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.export_csv", "GET"):               ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
+    ("fhir.couple_bundle", "GET"):               ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.delete", "POST"):                  ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.set_checkins", "POST"):            ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
     ("couples.pause_checkins", "POST"):          ("signin", "404",   "404",    "ok",     "ok",  "404",    "404"),
@@ -100,6 +101,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, ...]] = {
 
     ("library.index", "GET"):                    ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
     ("library.detail", "GET"):                   ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
+    # Questionnaires as FHIR: any signed-in clinician may read them (no client data).
+    ("fhir.questionnaire", "GET"):               ("signin", "ok",    "ok",     "ok",     "ok",  "404",    "404"),
 
     # Owner pages: the outsider owns practice Q, and sees Q's page, never P's clinicians.
     ("practice.clinicians", "GET"):              ("signin", "ok",    "404",    "404",    "ok",  "404",    "404"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -245,6 +246,18 @@ def scores_exported(w):
     ]
 
 
+def couple_exported_fhir(w):
+    assert w.browser("therapist").get(f"/couples/{w.couple_id}/export/fhir?free_text=1").status_code == 200
+    return [clinician(w, "therapist", "couple.exported_fhir", couple=True, target=f"couple:{w.couple_id}")]
+
+
+def practice_exported_fhir(w):
+    with tempfile.TemporaryDirectory() as folder:
+        args = ["export-fhir", "--output", folder, "--practice", str(w.practice_id)]
+        assert w.app.test_cli_runner().invoke(args=args).exit_code == 0
+    return [Row("practice.exported_fhir", "system", None, None, f"practice:{w.practice_id}")]
+
+
 def outcomes_exported(w):
     assert w.browser("owner").get("/outcomes/export.csv").status_code == 200
     assert w.browser("therapist").get(f"/outcomes/export.csv?clinician={w.ids['therapist']}").status_code == 200
@@ -390,6 +403,8 @@ EVENTS: list[Callable[[World], list[Row]]] = [
     couple_exported,
     outcomes_exported,
     scores_exported,
+    couple_exported_fhir,
+    practice_exported_fhir,
     couple_deleted,
     settings_changed,
     clinician_invited,
