@@ -391,6 +391,14 @@ def test_the_download_runs_the_same_number_of_queries_for_one_assessment_or_thre
     assert len(counted[one.id]) == len(counted[three.id]), counted[three.id]
 
 
+def test_the_couple_page_offers_the_export_and_says_what_the_choices_add(client, couple):
+    owner, couple = couple
+    page = login(client, owner).get(f"/couples/{couple.id}").get_data(as_text=True)
+    assert f'action="/couples/{couple.id}/export/fhir"' in page
+    assert 'name="free_text" type="checkbox" value="1"' in page and 'name="emails" type="checkbox" value="1"' in page
+    assert "in their own words" in page and "email addresses" in page
+
+
 # --- the Questionnaire endpoint ----------------------------------------------------------------
 
 
