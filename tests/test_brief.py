@@ -242,12 +242,11 @@ def demo(app, db) -> dict[str, Couple]:
 
 
 def brief_of(couple: Couple, shown_id: int | None = None):
+    """The brief of the assessment asked for, else of the one the couple view shows by default."""
     results = load_couple_results(couple)
-    shown = None
-    for assessment in reversed(results.assessments):
-        if (shown_id is None and any(results.submitted[assessment.id].values())) or assessment.id == shown_id:
-            shown = assessment
-            break
+    shown = results.shown_by_default
+    if shown_id is not None:
+        shown = next(a for a in results.assessments if a.id == shown_id)
     return build_brief(results, shown, utcnow())
 
 
