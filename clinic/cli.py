@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from clinic import fhir_export
+from clinic import fhir_export, scores_csv
 from clinic.bulk import BulkCounts, add_bulk_couples
 from clinic.demo import add_demo_couples
 from clinic.extensions import db
@@ -382,3 +382,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)
     app.cli.add_command(fhir_export.export_fhir_command)
+    app.cli.add_command(scores_csv.export_csv_command)

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import click
+from flask.cli import with_appcontext
+
+from clinic import audit
 from clinic.extensions import db
-from clinic.models import Couple
+from clinic.models import Couple, Practice
 from clinic.results import CoupleResults, load_couple_results, load_many
 from clinic.scoping import couples_in_scope
 from clinic.services.checkins import practice_zone
@@ -129,3 +135,47 @@ def practice_couple_ids(practice_id: int) -> list[int]:
     """Every couple of the practice, oldest first (archived ones too: their scores are theirs)."""
     stmt = couples_in_scope(owner=True).with_only_columns(Couple.id).order_by(Couple.id)
     return list(db.session.scalars(stmt, {"scope_practice_id": practice_id}))
+
+
+@click.command("export-csv")
+@click.option("--practice", "practice_id", type=int, required=True, help="The practice (its id).")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The CSV file to write (never replaced: it must not exist yet).",
+)
+@with_appcontext
+def export_csv_command(practice_id: int, output: Path):
+    """Write every couple's scores of one practice as CSV (the settings page's file, for a practice of
+    any size); only its owner can read the file; recorded in the audit trail; prints counts only."""
+    practice = db.session.get(Practice, practice_id)
+    if practice is None:
+        raise click.ClickException(f"No practice with id {practice_id}.")
+    ids = practice_couple_ids(practice.id)
+    try:
+        # O_EXCL: an existing file (or a link planted in its place) is never written through.
+        handle = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{output} already exists: choose a new file name.") from None
+    except OSError as exc:
+        raise click.ClickException(f"Nothing was written to {output}: {exc.strerror or exc}.") from None
+    lines = 0
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            for line in practice_lines(ids, practice.id, practice.timezone):
+                file.write(line)
+                lines += 1
+        audit.record(
+            "practice.exported_csv",
+            practice_id=practice.id,
+            actor="system",
+            target=f"practice:{practice.id}",
+            detail={"couples": len(ids)},
+        )
+        db.session.commit()
+    except BaseException:
+        output.unlink(missing_ok=True)  # half a file is no export
+        raise
+    couples = f"{len(ids):,} couple{'s' if len(ids) != 1 else ''}"
+    click.echo(f"Wrote {lines - 1:,} row{'s' if lines != 2 else ''} for {couples} to {output}.")

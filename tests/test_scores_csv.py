@@ -172,3 +172,28 @@ def test_the_couple_page_and_the_settings_page_offer_the_files(client, couple):
     browser = login(client, owner)
     assert f'href="/couples/{couple.id}/export.csv"' in browser.get(f"/couples/{couple.id}").get_data(as_text=True)
     assert 'href="/practice/export.csv"' in browser.get("/practice/settings").get_data(as_text=True)
+
+
+def test_the_command_writes_the_practice_file_for_its_owner_only_and_never_over_a_file(
+    app, db, client, couple, tmp_path
+):
+    owner, _ = couple
+    output = tmp_path / "scores.csv"
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["export-csv", "--practice", str(owner.practice_id), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    web = login(client, owner).get("/practice/export.csv").get_data(as_text=True)
+    assert read(output.read_text(encoding="utf-8")) == read(web)
+    assert oct(output.stat().st_mode & 0o777) == "0o600"
+    assert result.output.strip() == f"Wrote {len(read(web))} rows for 1 couple to {output}."
+    event = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "practice.exported_csv").order_by(AuditEvent.id)
+    ).first()
+    assert (event.actor, event.practice_id, event.detail) == ("system", owner.practice_id, {"couples": 1})
+    # Never over an existing file, and a practice that is not there is said so
+    again = runner.invoke(args=["export-csv", "--practice", str(owner.practice_id), "--output", str(output)])
+    assert again.exit_code == 1 and "already exists" in again.output
+    assert read(output.read_text(encoding="utf-8")) == read(web)
+    missing = runner.invoke(args=["export-csv", "--practice", "999999", "--output", str(tmp_path / "x.csv")])
+    assert missing.exit_code == 1 and "No practice with id 999999." in missing.output
+    assert not (tmp_path / "x.csv").exists()
