@@ -4,10 +4,15 @@ Rows go in through SQLAlchemy Core, a batch of couples at a time (multi-row
 INSERTs of about a thousand rows, never the per-row services), yet they read like
 what the services write: every couple has two partners and at least one
 submitted assessment (connection and check-in), some a second one (submitted,
-still open, or run out); scores are the engine's own, computed once per answer
-profile and reused; and each couple's status, status_until and last_activity_at
-are what services.status computes from its latest assessment. Nothing is written
-to the audit trail: these couples are data, nobody acted on them.
+still open, or run out); about two in five active couples meet on a weekly or
+fortnightly check-in schedule (services.checkins) with 3 to 10 past sessions,
+each session's check-in sent its lead time before it and closing when it starts,
+answered by both partners (now and then one lets it run out), drifting gently
+from the intake's check-in (mostly a little better, some flat, some worse);
+scores are the engine's own, computed once per answer profile and reused; and
+each couple's status, status_until and last_activity_at are what services.status
+computes from its latest assessment. Nothing is written to the audit trail:
+these couples are data, nobody acted on them.
 
 All names are invented and emails use the reserved example.org domain. Links
 are random hashes nobody holds, so no bulk link can be opened.
@@ -21,16 +26,32 @@ import secrets
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from clinic import catalog
 from clinic.db_types import utcnow
 from clinic.demo import level_answers
 from clinic.extensions import db
-from clinic.models import Answer, Assessment, Clinician, Couple, CoupleStatus, Invitation, Partner, Practice, Score
+from clinic.models import (
+    Answer,
+    Assessment,
+    CheckinCadence,
+    CheckinSchedule,
+    CheckinSending,
+    Clinician,
+    Couple,
+    CoupleStatus,
+    Invitation,
+    Partner,
+    Practice,
+    Score,
+)
+from clinic.services import checkins
 from clinic.services.responses import result_json
 from instruments import Instrument, score
 
@@ -55,6 +76,15 @@ FIRST_NAMES = (
 SURNAME_INITIALS = "ABCDEFGHIJKLMNOPRSTVWY"
 PRONOUNS = ("she/her", "he/him", "they/them", None, None, None)
 
+# Check-ins on a schedule (services.checkins): who has one, how it stands, how the sessions went.
+SCHEDULED = 0.4  # share of active couples with a schedule
+LEAD_HOURS = 24
+SESSIONS = (3, 10)  # past sessions, fewer when the couple is too new for them
+RUNNING, PAUSED, ENDED = 0.6, 0.15, 0.25  # how the schedule stands now
+MISSED = 0.08  # sessions where one partner let the check-in run out
+# How a couple's check-ins drift per session: (weight, slope range); each partner varies around it.
+DRIFTS = ((0.6, (0.03, 0.13)), (0.25, (-0.02, 0.02)), (0.15, (-0.12, -0.04)))
+
 
 @dataclass(frozen=True)
 class AnswerProfile:
@@ -74,6 +104,8 @@ class BulkCounts:
     invitations: int = 0
     answers: int = 0
     scores: int = 0
+    schedules: int = 0
+    sessions: int = 0  # check-ins sent on a schedule (CheckinSending rows)
     seconds: float = 0.0
 
 
@@ -117,6 +149,32 @@ def answer_profiles(instruments: Sequence[Instrument], seed: int = 0) -> dict[st
     return pools
 
 
+def checkin_profiles(instrument: Instrument) -> list[list[AnswerProfile]]:
+    """Answers to the check-in alone for every mean it can reach (steps of 1/k for k items),
+    lowest first, each a few ways round (which items carry the rounding); scored once, here."""
+    (subscale,) = instrument.subscales
+    items = instrument.items_of(subscale.id)
+    scale = instrument.scale_of(items[0])
+    k = len(items)
+    pool = []
+    for step in range((scale.high - scale.low) * k + 1):
+        variants = []
+        for shift in range(k):
+            answers = level_answers(instrument, {subscale.id: scale.low + step / k}, {}, shift=shift)
+            rows = tuple((instrument.id, item_id, value) for item_id, value in sorted(answers.items()))
+            variants.append(
+                AnswerProfile("checkin", step, rows, {instrument.id: result_json(score(instrument, answers))})
+            )
+        pool.append(variants)
+    return pool
+
+
+def _measure_value(result: dict) -> float:
+    """The value of a one-measure instrument's stored result (the check-in's overall score)."""
+    (measure,) = (result["totals"] or result["scores"]).values()
+    return measure["value"]
+
+
 @dataclass
 class _Invite:
     """One partner's link in a planned assessment."""
@@ -141,6 +199,20 @@ class _Assessment:
     occasion: str
     sent: datetime
     invites: list[_Invite]
+    keys: list | None = None  # its instruments, when not every bulk instrument (a scheduled check-in)
+
+
+@dataclass
+class _Schedule:
+    """A couple's check-in schedule and the sessions whose check-in went out, oldest first."""
+
+    cadence: CheckinCadence
+    first_session: datetime
+    created: datetime
+    updated: datetime
+    paused: bool = False
+    ended: datetime | None = None
+    sessions: list[tuple[datetime, _Assessment]] = field(default_factory=list)
 
 
 @dataclass
@@ -151,6 +223,7 @@ class _Couple:
     archived: bool
     partners: list[dict]
     assessments: list[_Assessment]
+    schedule: _Schedule | None = None
     status: CoupleStatus = CoupleStatus.COMPLETED
     status_until: datetime | None = None
     last_activity: datetime | None = None
@@ -163,12 +236,27 @@ def _ascii(name: str) -> str:
 class _Planner:
     """Draws each couple's story: who they are, what they answered and when."""
 
-    def __init__(self, clinician_ids: Sequence[int], expiry_days: int, now: datetime, seed: int, start: int):
+    def __init__(
+        self,
+        clinician_ids: Sequence[int],
+        expiry_days: int,
+        now: datetime,
+        seed: int,
+        start: int,
+        *,
+        pools: dict[str, list[AnswerProfile]],
+        checkin_pool: list[list[AnswerProfile]],
+        checkin_keys: list,
+        zone: ZoneInfo,
+    ):
         self.rng = random.Random(f"tandem-bulk-couples-{seed}-{start}")  # noqa: S311 -- fictional data
         self.clinician_ids = list(clinician_ids)
         self.lifetime = timedelta(days=expiry_days)
         self.now = now
-        self.pools: dict[str, list[AnswerProfile]] = {}
+        self.pools = pools
+        self.checkin_pool = checkin_pool
+        self.checkin_keys = checkin_keys
+        self.zone = zone
 
     def _profile(self, role: str, level: int) -> AnswerProfile:
         pool = self.pools[role]
@@ -241,6 +329,10 @@ class _Planner:
             self._expired_followup(couple, intake_done, profiles)
         elif roll < 0.42:
             self._done_followup(couple, intake_done, profiles)
+        if not couple.archived and rng.random() < SCHEDULED:
+            self._schedule(couple, intake_done, profiles)
+        # Sessions and follow-ups interleave: ids go in the order they were sent, the latest decides the status.
+        couple.assessments.sort(key=lambda a: a.sent)
         self._status(couple)
         return couple
 
@@ -284,6 +376,93 @@ class _Planner:
         late.opened = None if self.rng.random() < 0.5 else sent + timedelta(days=2)
         couple.assessments.append(followup)
 
+    def _session_at(self, day: date, hour: int) -> datetime:
+        """A session at this wall-clock hour in the practice's zone, in UTC (as checkins.next_session computes it)."""
+        return datetime(day.year, day.month, day.day, hour, tzinfo=self.zone).astimezone(UTC)
+
+    def _schedule(self, couple: _Couple, intake_done: datetime, profiles: tuple[AnswerProfile, AnswerProfile]) -> None:
+        """A weekly or fortnightly schedule set after the intake, with its past sessions' check-ins;
+        running (with the next session's check-in out if it is due), paused or ended."""
+        rng, now, zone = self.rng, self.now, self.zone
+        cadence = CheckinCadence.WEEKLY if rng.random() < 0.7 else CheckinCadence.FORTNIGHTLY
+        step = checkins.STEP_DAYS[cadence]
+        count, hour, standing = rng.randint(*SESSIONS), rng.randint(8, 19), rng.random()
+        today = now.astimezone(zone).date()
+        # The first session at least a day after the intake was done, so its check-in goes out after it.
+        earliest = (intake_done + timedelta(days=2)).astimezone(zone).date()
+        running = standing < RUNNING
+        if running:
+            # The next session is still to come (tomorrow at the earliest), the `count` before it are past.
+            first_day = today + timedelta(days=rng.randint(1, step - 1) - step * count)
+        else:
+            first_day = earliest + timedelta(days=rng.randint(0, 12))
+        while count > SESSIONS[0] and (first_day < earliest or first_day + timedelta(days=step * (count - 1)) >= today):
+            count -= 1
+            if running:
+                first_day += timedelta(days=step)
+        if first_day < earliest or first_day + timedelta(days=step * (count - 1)) >= today:
+            return  # too new a couple for a schedule with past sessions
+        days = [first_day + timedelta(days=step * k) for k in range(count + 1)]
+        moments = [self._session_at(day, hour) for day in days]
+        first, upcoming = moments[0], moments[-1]
+        lead = timedelta(hours=LEAD_HOURS)
+        # Set in the days before the first session's check-in went out, after the intake was done.
+        window = min(first - lead - intake_done, timedelta(days=10))
+        created = first - lead - window * rng.uniform(0.1, 0.9)
+        schedule = _Schedule(cadence, first, created, created)
+        if not running:
+            # Paused or ended some time after the last session, before the next one's check-in was due.
+            stopped = moments[-2] + (min(upcoming - lead, now) - moments[-2]) * rng.uniform(0.05, 0.95)
+            schedule.updated = stopped
+            if standing < RUNNING + PAUSED:
+                schedule.paused = True
+            else:
+                schedule.ended = stopped
+        schedule.sessions = [(at, self._checkin(at)) for at in moments[:-1]]
+        if running and upcoming - lead <= now:  # send-checkins has sent the next session's check-in
+            schedule.sessions.append((upcoming, self._checkin(upcoming)))
+        self._answer_checkins(schedule, profiles)
+        couple.schedule = schedule
+        couple.assessments.extend(a for _, a in schedule.sessions)
+
+    def _checkin(self, session_at: datetime) -> _Assessment:
+        """The session's check-in as send-checkins starts it: sent its lead time before, closing at the session."""
+        sent = session_at - timedelta(hours=LEAD_HOURS)
+        local = session_at.astimezone(self.zone)
+        invites = [_Invite(position, sent, session_at) for position in (1, 2)]
+        return _Assessment(f"Check-in before {local.day} {local:%b} session", sent, invites, self.checkin_keys)
+
+    def _answer_checkins(self, schedule: _Schedule, profiles: tuple[AnswerProfile, AnswerProfile]) -> None:
+        """Both partners answer each session's check-in, drifting from where their intake's check-in stood."""
+        rng, now = self.rng, self.now
+        _, (low, high) = rng.choices(DRIFTS, weights=[weight for weight, _ in DRIFTS])[0]
+        slope = rng.uniform(low, high)
+        starts = [_measure_value(p.results[checkins.INSTRUMENT]) for p in profiles]
+        slopes = [slope + rng.gauss(0, 0.02) for _ in profiles]
+        pool = self.checkin_pool
+        lowest, highest = (_measure_value(pool[k][0].results[checkins.INSTRUMENT]) for k in (0, -1))
+        for number, (session_at, assessment) in enumerate(schedule.sessions):
+            missed = rng.randrange(2) if rng.random() < MISSED else None
+            for invite, start, per_session in zip(assessment.invites, starts, slopes, strict=True):
+                level = _clamp(start + per_session * number + rng.gauss(0, 0.2))
+                if invite.position - 1 == missed:
+                    opened = invite.sent + timedelta(hours=rng.uniform(1, 20))
+                    invite.opened = opened if rng.random() < 0.4 and opened < now else None
+                    continue
+                # Answered within the day before the session; the open one (still to come) only up to now.
+                submitted = invite.sent + timedelta(hours=rng.uniform(0.5, LEAD_HOURS - 0.5))
+                if submitted >= now - timedelta(minutes=5):
+                    if session_at <= now or rng.random() < 0.5:
+                        continue  # not yet answered
+                    submitted = invite.sent + (now - invite.sent) * rng.uniform(0.2, 0.9)
+                    if submitted - timedelta(minutes=6) <= invite.sent:
+                        continue
+                invite.submitted = submitted
+                invite.started = submitted - timedelta(minutes=rng.uniform(1, 5))
+                invite.opened = invite.started - timedelta(minutes=1)
+                ways = pool[round((level - lowest) / (highest - lowest) * (len(pool) - 1))]
+                invite.profile = ways[rng.randrange(len(ways))]
+
     def _status(self, couple: _Couple) -> None:
         """What services.status computes from the latest assessment (see status_of)."""
         latest = couple.assessments[-1].invites
@@ -319,7 +498,20 @@ def _insert_ids(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> list[
 
 
 def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
-    """executemany, about a thousand rows at a time (compiled once; the driver pipelines the rows)."""
+    """executemany, about a thousand rows at a time (compiled once; the driver pipelines the rows);
+    on PostgreSQL one INSERT … SELECT FROM unnest(arrays) per ten thousand rows instead."""
+    if not rows:
+        return
+    names = list(rows[0])
+    if conn.dialect.name == "postgresql" and not any(isinstance(table.c[n].type, sa.JSON) for n in names):
+        # One array per column: about twice as fast as the driver's pipeline for the answers, the
+        # bulk of the rows. (JSON columns stay on executemany: a json[] array is slower than rows.)
+        arrays = [sa.bindparam(name, type_=postgresql.ARRAY(table.c[name].type)) for name in names]
+        source = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+        statement = sa.insert(table).from_select(names, sa.select(*source.c))
+        for chunk in _chunks(rows, 10 * ROWS_PER_INSERT):
+            conn.execute(statement, {name: [row[name] for row in chunk] for name in names})
+        return
     statement = sa.insert(table)
     for chunk in _chunks(rows):
         conn.execute(statement, chunk)
@@ -369,19 +561,54 @@ def _write(conn: sa.Connection, practice_id: int, planned: list[_Couple], keys: 
             {
                 "couple_id": couple_id,
                 "occasion": a.occasion,
-                "instruments": keys,
+                "instruments": a.keys or keys,
                 "created_by_id": c.clinician_id,
                 "created_at": a.sent,
             }
             for couple_id, c, a in planned_assessments
         ],
     )
+    assessment_of = {
+        id(a): assessment_id for (_, _, a), assessment_id in zip(planned_assessments, assessment_ids, strict=True)
+    }
+    scheduled = [(couple_id, c.schedule) for c, couple_id in zip(planned, couple_ids, strict=True) if c.schedule]
+    schedule_ids = _insert_ids(
+        conn,
+        CheckinSchedule.__table__,
+        [
+            {
+                "couple_id": couple_id,
+                "cadence": schedule.cadence,
+                "first_session_at": schedule.first_session,
+                "session_dates": [],
+                "lead_hours": LEAD_HOURS,
+                "paused": schedule.paused,
+                "ended_at": schedule.ended,
+                "created_at": schedule.created,
+                "updated_at": schedule.updated,
+            }
+            for couple_id, schedule in scheduled
+        ],
+    )
+    sendings = [
+        {
+            "schedule_id": schedule_id,
+            "session_at": session_at,
+            "assessment_id": assessment_of[id(a)],
+            "created_at": a.sent,
+        }
+        for (_, schedule), schedule_id in zip(scheduled, schedule_ids, strict=True)
+        for session_at, a in schedule.sessions
+    ]
+    _insert(conn, CheckinSending.__table__, sendings)
     invites: list[_Invite] = []
+    invitation_keys: list[list] = []
     invitation_rows = []
     for (couple_id, c, a), assessment_id in zip(planned_assessments, assessment_ids, strict=True):
         for i in a.invites:
             emailed = c.partners[i.position - 1]["email"] is not None
             invites.append(i)
+            invitation_keys.append(a.keys or keys)
             invitation_rows.append(
                 {
                     "assessment_id": assessment_id,
@@ -398,10 +625,21 @@ def _write(conn: sa.Connection, practice_id: int, planned: list[_Couple], keys: 
                     "reminders_sent": 0,
                 }
             )
-    invitation_ids = _insert_ids(conn, Invitation.__table__, invitation_rows)
+    # Plain executemany, then the ids read back by (assessment, partner): about twice as fast as
+    # INSERT … RETURNING for a row this wide, and invitations are the most numerous parent rows.
+    _insert(conn, Invitation.__table__, invitation_rows)
+    invitation_of = {
+        (assessment_id, partner_id): invitation_id
+        for invitation_id, assessment_id, partner_id in conn.execute(
+            sa.select(Invitation.id, Invitation.assessment_id, Invitation.partner_id).where(
+                Invitation.assessment_id.between(min(assessment_ids), max(assessment_ids))
+            )
+        )
+    }
+    invitation_ids = [invitation_of[row["assessment_id"], row["partner_id"]] for row in invitation_rows]
     answers: list[dict] = []
     scores: list[dict] = []
-    for invite, invitation_id in zip(invites, invitation_ids, strict=True):
+    for invite, invitation_id, answered in zip(invites, invitation_ids, invitation_keys, strict=True):
         profile = invite.profile
         if profile is None:
             continue
@@ -421,7 +659,7 @@ def _write(conn: sa.Connection, practice_id: int, planned: list[_Couple], keys: 
                     "result": profile.results[instrument_id],
                     "created_at": done,
                 }
-                for instrument_id, version in keys
+                for instrument_id, version in answered
             )
     _insert(conn, Answer.__table__, answers)
     _insert(conn, Score.__table__, scores)
@@ -431,6 +669,8 @@ def _write(conn: sa.Connection, practice_id: int, planned: list[_Couple], keys: 
     counts.invitations += len(invitation_ids)
     counts.answers += len(answers)
     counts.scores += len(scores)
+    counts.schedules += len(schedule_ids)
+    counts.sessions += len(sendings)
 
 
 def add_bulk_couples(
@@ -455,14 +695,26 @@ def add_bulk_couples(
     instruments = [registry.latest(instrument_id) for instrument_id in INSTRUMENTS]
     keys = [[inst.id, inst.version] for inst in instruments]
     pools = answer_profiles(instruments, seed)
+    checkin = registry.latest(checkins.INSTRUMENT)
+    checkin_pool = checkin_profiles(checkin)
+    zone = checkins.practice_zone(practice.timezone)
     # Numbers continue after the practice's couples, so labels stay unique across runs.
     first = db.session.scalar(sa.select(sa.func.count()).select_from(Couple).where(Couple.practice_id == practice.id))
     first = (first or 0) + 1
     conn = db.session.connection()
     counts = BulkCounts()
     for start in range(0, n, BATCH):
-        planner = _Planner(clinician_ids, practice.invite_expiry_days, now, seed, first + start)
-        planner.pools = pools
+        planner = _Planner(
+            clinician_ids,
+            practice.invite_expiry_days,
+            now,
+            seed,
+            first + start,
+            pools=pools,
+            checkin_pool=checkin_pool,
+            checkin_keys=[[checkin.id, checkin.version]],
+            zone=zone,
+        )
         planned = [planner.plan(first + start + k) for k in range(min(BATCH, n - start))]
         _write(conn, practice.id, planned, keys, counts)
         counts.seconds = time.perf_counter() - started
