@@ -95,10 +95,34 @@ def seed_demo_command(if_empty, force, couples):
         db.session.commit()
         click.echo(
             f"Added {counts.couples:,} fictional couples to the demo practice: {counts.assessments:,} assessments, "
-            f"{counts.invitations:,} links, {counts.answers:,} answers, {counts.scores:,} scores "
+            f"{counts.invitations:,} links, {counts.answers:,} answers, {counts.scores:,} scores, "
+            f"{counts.schedules:,} check-in schedules with {counts.sessions:,} sessions "
             f"in {time.perf_counter() - started:.1f} s."
         )
+        _calibrate_demo(demo.practice)
     click.echo(f"Demo sign-in: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+
+
+def _calibrate_demo(practice: Practice) -> None:
+    """Calibrate the demo practice's reliability now (as the nightly `flask calibrate` would), so
+    reliable change is judged on its own estimates from the first page on; one line says how it went."""
+    from clinic.models import ReliabilityEstimate
+    from clinic.services import calibration
+
+    stored = calibration.calibrate(practice)
+    db.session.commit()
+    sizes = db.session.scalars(
+        sa.select(ReliabilityEstimate.n).where(ReliabilityEstimate.practice_id == practice.id)
+    ).all()
+    if not stored:
+        click.echo("No reliability estimated: no partner has submitted a scored questionnaire yet.")
+        return
+    needed = calibration.min_partners()
+    ready = sum(n >= needed for n in sizes)
+    click.echo(
+        f"Estimated reliability for {stored} measure{'s' if stored != 1 else ''} from {max(sizes):,} partners' "
+        f"first answers; {ready} have the {needed} partners reliable change needs."
+    )
 
 
 def seed_demo() -> Clinician:

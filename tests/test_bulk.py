@@ -25,8 +25,10 @@ from clinic.models import (
     Invitation,
     Partner,
     Practice,
+    ReliabilityEstimate,
     Score,
 )
+from clinic.results import load_couple_results
 from clinic.services import calibration, checkins
 from clinic.services.invitations import latest_assessment
 from clinic.services.responses import result_json
@@ -291,3 +293,35 @@ def test_every_bulk_partners_first_answers_calibrate_the_practice(make_practice,
             estimate = estimates[(instrument_id, instrument.version, measure.id)]
             assert estimate.n == 50 and 0 < estimate.alpha < 1 and estimate.sd > 0, (instrument_id, measure.id)
 
+
+def test_seed_demo_calibrates_so_change_is_judged_on_the_practices_estimates(app, db):
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--couples", "60"])
+    assert result.exit_code == 0, result.output
+    assert "check-in schedules with" in result.output
+    assert "Estimated reliability for " in result.output and "partners' first answers" in result.output
+    demo = db.session.scalar(sa.select(Clinician).where(Clinician.email == DEMO_EMAIL))
+    estimates = db.session.scalars(
+        sa.select(ReliabilityEstimate).where(
+            ReliabilityEstimate.practice_id == demo.practice_id,
+            ReliabilityEstimate.instrument_id.in_(["connection", "checkin"]),
+        )
+    ).all()
+    assert estimates and all(e.n >= 50 and 0 < e.alpha < 1 for e in estimates)
+    # A bulk couple with a submitted follow-up: its change is judged on the practice's own estimates.
+    followed_up = db.session.scalars(
+        sa.select(Couple)
+        .where(Couple.practice_id == demo.practice_id, Couple.label.like("_ & _ _____"))
+        .where(
+            sa.select(sa.func.count())
+            .select_from(Assessment)
+            .where(Assessment.couple_id == Couple.id, Assessment.occasion.like("Week %"))
+            .scalar_subquery()
+            > 0
+        )
+        .order_by(Couple.id)
+    ).first()
+    assert followed_up is not None
+    results = load_couple_results(followed_up)
+    connection = [t for t in results.trends if t.instrument.id == "connection"]
+    assert connection and {t.basis.source for t in connection} == {"practice"}
+    assert all(t.basis.n >= 50 for t in connection)
