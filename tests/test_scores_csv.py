@@ -38,7 +38,7 @@ def couple(db, make_practice, make_couple, make_assessment, answer_as):
     with a life-context note, then a check-in only A sent."""
     owner = make_practice(timezone="America/New_York")
     couple = make_couple(owner, label='=HYPERLINK("http://x.example")', names=("-Robin", "Sasha"))
-    intake, tokens = make_assessment(couple, instruments=["differentiation", "life_context"], occasion="Intake")
+    _, tokens = make_assessment(couple, instruments=["differentiation", "life_context"], occasion="Intake")
     answer_as(tokens[1], {"differentiation": differentiation_answers(3.0), "life_context": {"anything_else": NOTE}})
     answer_as(tokens[2], {"differentiation": differentiation_answers(4.0, skip=3)})
     _, tokens = make_assessment(couple, instruments=["checkin"], occasion="Week 4")
